@@ -1,0 +1,5 @@
+import sys
+
+from magvit.cli.main import main
+
+sys.exit(main())

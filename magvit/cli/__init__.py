@@ -1,0 +1,1 @@
+"""The `magvit` command line."""

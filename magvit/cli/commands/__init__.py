@@ -1,0 +1,1 @@
+"""One module per `magvit` sub-command; each defines `register(subparsers)`."""

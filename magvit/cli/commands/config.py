@@ -1,0 +1,48 @@
+"""`magvit config show|validate`: the fully resolved experiment, or just its problems."""
+
+from __future__ import annotations
+
+import sys
+
+from magvit.errors import ConfigError, MagvitError
+from magvit.registry.experiment import experiment_toml, load_experiment
+
+
+def add_set_option(parser) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value (VALUE parsed as TOML), e.g. --set decoder.steps=8",
+    )
+
+
+def register(sub) -> None:
+    p = sub.add_parser("config", help="show or validate experiment configs")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = csub.add_parser("show", help="print the resolved experiment (extends + overrides + defaults)")
+    show.add_argument("experiment", help="a .toml path or a shipped experiment name")
+    add_set_option(show)
+    show.set_defaults(func=run_show)
+    val = csub.add_parser("validate", help="check experiments; report every problem")
+    val.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
+    add_set_option(val)
+    val.set_defaults(func=run_validate)
+
+
+def run_show(args) -> int:
+    exp = load_experiment(args.experiment, args.overrides)
+    sys.stdout.write(experiment_toml(exp))
+    return 0
+
+
+def run_validate(args) -> int:
+    failed = 0
+    for name in args.experiments:
+        try:
+            load_experiment(name, args.overrides)
+        except MagvitError as exc:
+            failed += 1
+            print(f"{name}: INVALID\n{exc}" if isinstance(exc, ConfigError) else f"{name}: {exc}",
+                  file=sys.stderr)
+        else:
+            print(f"{name}: ok")
+    return 2 if failed else 0

@@ -1,0 +1,109 @@
+"""The strict cattrs converter: TOML values are taken as they are, never silently coerced.
+
+cattrs' default converter calls `int(x)`, `str(x)`, `bool(x)`, so `steps = 12.5` becomes 12 and
+`"false"` becomes True. Here each scalar type accepts only its own TOML type; the one widening
+allowed is int -> float (`lr = 1` means 1.0). Unknown keys are rejected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+_TOML_TYPE = {bool: "bool", int: "int", float: "float", str: "string", list: "array", dict: "table"}
+
+
+def toml_type(value: Any) -> str:
+    return _TOML_TYPE.get(type(value), type(value).__name__)
+
+
+class ValueTypeError(TypeError):
+    """A value of the wrong TOML type; the message is what the user reads."""
+
+
+def _strict(expected: type, *accepted: type):
+    def hook(value: Any, _type: Any) -> Any:
+        if type(value) not in accepted:
+            raise ValueTypeError(f"expected {_TOML_TYPE[expected]}, got {toml_type(value)} {value!r}")
+        return expected(value)
+
+    return hook
+
+
+def make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _strict(int, int))
+    conv.register_structure_hook(float, _strict(float, float, int))
+    conv.register_structure_hook(str, _strict(str, str))
+    conv.register_structure_hook(bool, _strict(bool, bool))
+    return conv
+
+
+class Problems(Exception):
+    """Several problems found inside one value, as `(relative path, message)` pairs.
+
+    Hooks that validate a nested section raise this so the outer walk can prefix their paths.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in problems))
+
+
+def _join(path: str, key: str) -> str:
+    if not key:
+        return path
+    if key.startswith("["):
+        return path + key
+    return f"{path}.{key}" if path else key
+
+
+def _describe(exc: BaseException, path: str) -> list[tuple[str, str]]:
+    if isinstance(exc, Problems):
+        return [(_join(path, p), m) for p, m in exc.problems]
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        out = []
+        for key in sorted(exc.extra_fields):
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+            out.append((_join(path, key), f"unknown key{hint}"))
+        return out
+    if isinstance(exc, KeyError) and exc.args:
+        return [(_join(path, str(exc.args[0])), "required key is missing")]
+    return [(path, str(exc) or type(exc).__name__)]
+
+
+def _walk(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            _walk(sub, _join(path, note.name), out)
+        for sub in without:
+            _walk(sub, path, out)
+    elif isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            _walk(sub, f"{path}[{note.index}]", out)
+        for sub in without:
+            _walk(sub, path, out)
+    elif isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            _walk(sub, path, out)
+    else:
+        out.extend(_describe(exc, path))
+
+
+def problem_pairs(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    _walk(exc, path, out)
+    return out
+
+
+def describe_problems(exc: BaseException, path: str = "") -> list[str]:
+    """Flatten a structuring failure into `dotted.path: message` lines."""
+    return [f"{p}: {m}" if p else m for p, m in problem_pairs(exc, path)]

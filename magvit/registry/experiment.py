@@ -1,0 +1,163 @@
+"""The experiment schema: what a TOML experiment may contain, validated all at once.
+
+Sections that pick a plugin (`[tokenizer]`, `[decoder]`, `[tasks.<name>]`, ...) are `Component`s
+validated by that plugin's schema; the fixed sections below are plain attrs classes. Stage-specific
+settings live in their own sections (`[train]`, ...); every field has a default, so an experiment
+states only what it changes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import tomli_w
+from cattrs.errors import BaseValidationError
+
+from magvit.errors import ConfigError
+from magvit.registry.components import Component, current_registries, structure_component
+from magvit.registry.converter import Problems, ValueTypeError, problem_pairs, toml_type
+from magvit.registry.schema import CONVERTER
+from magvit.registry.toml_files import apply_overrides, find_experiment, load_raw
+
+TokenizerComponent = Component.of("tokenizers")
+TransformerComponent = Component.of("transformers")
+TaskComponent = Component.of("tasks")
+DecoderComponent = Component.of("decoders")
+DatasetComponent = Component.of("datasets")
+AttentionComponent = Component.of("attentions")
+
+
+@attrs.define(kw_only=True)
+class RunSection:
+    name: str = "experiment"
+    seed: int = 0
+    output_dir: str = "runs"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+
+
+@attrs.define(kw_only=True)
+class TrainSection:
+    """Optimisation settings shared by both stages (each stage reads what applies to it)."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-4
+    min_lr_ratio: float = 0.0
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 0.0  # 0 = off
+    ema_decay: float = 0.0  # 0 = off
+    num_workers: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 200
+    eval_every: int = 0  # 0 = off
+    eval_batches: int = 4
+
+
+@attrs.frozen
+class TaskEntry:
+    """One task of the training mix: how often it is drawn and the task plugin's config."""
+
+    weight: float
+    task: Component
+
+
+def structure_task_mix(value: Any, _type: Any) -> dict[str, TaskEntry]:
+    if not isinstance(value, dict):
+        raise ValueTypeError(f"expected a table of tasks, got {toml_type(value)} {value!r}")
+    out, problems = {}, []
+    for key, section in value.items():
+        if not isinstance(section, dict):
+            problems.append((key, f"expected a table ([tasks.{key}]), got {toml_type(section)} {section!r}"))
+            continue
+        section = dict(section)
+        weight = section.pop("weight", 1.0)
+        if type(weight) not in (int, float) or weight <= 0:
+            problems.append((f"{key}.weight", f"expected a positive number, got {weight!r}"))
+        section.setdefault("kind", key)
+        try:
+            out[key] = TaskEntry(float(weight), structure_component(section, TaskComponent))
+        except Problems as exc:
+            problems.extend((f"{key}.{p}" if p else key, m) for p, m in exc.problems)
+    if problems:
+        raise Problems(problems)
+    return out
+
+
+@attrs.define(kw_only=True)
+class Experiment:
+    run: RunSection = attrs.Factory(RunSection)
+    data: DatasetComponent | None = None
+    tokenizer: TokenizerComponent | None = None
+    transformer: TransformerComponent | None = None
+    tasks: dict[str, TaskEntry] = attrs.Factory(dict)
+    decoder: DecoderComponent | None = None
+    train: TrainSection = attrs.Factory(TrainSection)
+    # Sections owned by one stage and validated by it (e.g. `[losses]` for the tokenizer).
+    losses: dict[str, Any] = attrs.Factory(dict)
+    eval: dict[str, Any] = attrs.Factory(dict)
+    source: str = attrs.field(default="", metadata={"internal": True})
+
+
+CONVERTER.register_structure_hook_func(lambda t: t == dict[str, TaskEntry], structure_task_mix)
+CONVERTER.register_unstructure_hook(
+    TaskEntry, lambda e: {"weight": e.weight, **e.task.to_dict()}
+)
+
+
+def validate_experiment(raw: dict[str, Any], source: str | None = None) -> Experiment:
+    raw = {k: v for k, v in raw.items() if k != "source"}
+    try:
+        exp = CONVERTER.structure(raw, Experiment)
+    except BaseValidationError as exc:
+        raise ConfigError([f"{p}: {m}" for p, m in problem_pairs(exc)], source) from None
+    exp.source = source or ""
+    return exp
+
+
+def load_experiment(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
+    """Read, merge `extends`, apply `--set` overrides, then validate."""
+    path = find_experiment(name_or_path)
+    raw = apply_overrides(load_raw(path), overrides)
+    return validate_experiment(raw, str(path))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def experiment_dict(exp: Experiment) -> dict[str, Any]:
+    """The fully resolved experiment as plain TOML-ready data (defaults filled in)."""
+    data = CONVERTER.unstructure(exp)
+    data.pop("source", None)
+    return _drop_none(data)
+
+
+def experiment_toml(exp: Experiment, with_plugins: bool = False) -> str:
+    data = experiment_dict(exp)
+    if with_plugins:
+        data["plugins"] = current_registries().versions()
+        data["resolved"] = {
+            "source": exp.source,
+            "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+    return tomli_w.dumps(data)
+
+
+def write_resolved_config(exp: Experiment, out_dir: str | Path) -> Path:
+    """Write `config.resolved.toml` (with plugin versions) beside a run's outputs."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.resolved.toml"
+    path.write_text(experiment_toml(exp, with_plugins=True))
+    return path

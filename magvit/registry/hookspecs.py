@@ -1,0 +1,71 @@
+"""The hooks a plugin implements: one `magvit_register_<kind>(registry)` per registry."""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "magvit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# kind -> singular noun used in messages. The order is the order of `magvit registry list`.
+KINDS: dict[str, str] = {
+    "tokenizers": "tokenizer",
+    "transformers": "transformer",
+    "tasks": "task",
+    "paddings": "padding",
+    "schedules": "schedule",
+    "decoders": "decoder",
+    "inflations": "inflation",
+    "attentions": "attention backend",
+    "datasets": "dataset",
+}
+
+
+@hookspec
+def magvit_register_tokenizers(registry):
+    """Add video tokenizers (`nn.Module` with encode/decode) to `registry`."""
+
+
+@hookspec
+def magvit_register_transformers(registry):
+    """Add token transformers (stage 2 models) to `registry`."""
+
+
+@hookspec
+def magvit_register_tasks(registry):
+    """Add conditional generation tasks (condition + latent mask) to `registry`."""
+
+
+@hookspec
+def magvit_register_paddings(registry):
+    """Add padding functions `(video, pixel_mask) -> padded video` to `registry`."""
+
+
+@hookspec
+def magvit_register_schedules(registry):
+    """Add mask schedules `gamma(r) -> mask ratio` to `registry`."""
+
+
+@hookspec
+def magvit_register_decoders(registry):
+    """Add token decoders (COMMIT, MaskGIT, autoregressive, ...) to `registry`."""
+
+
+@hookspec
+def magvit_register_inflations(registry):
+    """Add 2D-to-3D kernel inflation methods to `registry`."""
+
+
+@hookspec
+def magvit_register_attentions(registry):
+    """Add attention backends `(q, k, v) -> out` to `registry`."""
+
+
+@hookspec
+def magvit_register_datasets(registry):
+    """Add video datasets to `registry`."""
+
+
+def hook_name(kind: str) -> str:
+    return f"magvit_register_{kind}"

@@ -1,0 +1,134 @@
+"""Reading experiment TOML: `extends = [...]` deep-merging and `--set a.b=VALUE` overrides.
+
+All of this works on the raw dict, before validation, so an override can fix a value that would
+not validate and `config show` can print exactly what a run will use.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from magvit.errors import ConfigError, MagvitError
+
+# Where experiment names (`tiny`, `bair-mt8`) are looked up, after the literal path.
+REPO_EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+PACKAGED_EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def find_experiment(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """A path as given, else relative to `relative_to`, else a shipped experiment by name."""
+    raw = Path(name_or_path)
+    candidates = [raw] if raw.is_absolute() else [
+        *([relative_to / raw] if relative_to else []), raw,
+    ]
+    stem = raw.name if raw.suffix == ".toml" else raw.name + ".toml"
+    for root in (Path.cwd() / "experiments", REPO_EXPERIMENTS, PACKAGED_EXPERIMENTS):
+        candidates.append(root / (raw.parent / stem))
+    candidates = list(dict.fromkeys(candidates))
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    shipped = sorted(
+        str(p.relative_to(root).with_suffix(""))
+        for root in (REPO_EXPERIMENTS, PACKAGED_EXPERIMENTS) if root.is_dir()
+        for p in root.rglob("*.toml")
+    )
+    raise MagvitError(
+        f"experiment {str(name_or_path)!r} not found (looked at {', '.join(map(str, candidates[:3]))}). "
+        f"Give a path to a .toml file, or a shipped experiment: {', '.join(shipped) or 'none'}"
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise MagvitError(f"cannot read experiment {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MagvitError(f"{path} is not valid TOML: {exc}") from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` on top of `base`; tables merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_raw(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file with its `extends` chain merged in (bases first, in the order listed)."""
+    relative_to = _chain[-1].parent if _chain else None
+    path = find_experiment(name_or_path, relative_to)
+    if path in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path))
+        raise MagvitError(f"`extends` forms a cycle: {cycle}")
+    raw = read_toml(path)
+    bases = raw.pop("extends", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError([f"extends: expected an array of file names, got {bases!r}"], str(path))
+    merged: dict[str, Any] = {}
+    for base in bases:
+        merged = deep_merge(merged, load_raw(base, (*_chain, path)))
+    return deep_merge(merged, raw)
+
+
+_BARE_WORD = re.compile(r"^[A-Za-z_][\w./:-]*$")
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value as TOML (`12`, `1e-4`, `true`, `"x"`, `[1, 2]`, `{kind = "edge"}`).
+
+    A bare word that is not TOML (`exp`, `runs/x`) is taken as a string, for convenience.
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        if _BARE_WORD.match(text) and text not in ("true", "false"):
+            return text
+        raise
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    problems = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            problems.append(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. decoder.steps=8")
+            continue
+        try:
+            value = parse_value(text.strip())
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"--set {key}: {text!r} is not a TOML value ({exc}); quote strings: '\"...\"'")
+            continue
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                problems.append(f"--set {key}: {'.'.join(parts[: i + 1])} is a value, not a table")
+                break
+            node = nxt
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise ConfigError(problems, "command-line overrides")
+    return out

@@ -91,7 +91,7 @@ def _walk(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
             _walk(sub, f"{path}[{note.index}]", out)
         for sub in without:
             _walk(sub, path, out)
-    elif isinstance(exc, BaseExceptionGroup):
+    elif isinstance(getattr(exc, "exceptions", None), (list, tuple)):  # any exception group
         for sub in exc.exceptions:
             _walk(sub, path, out)
     else:

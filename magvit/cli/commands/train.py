@@ -1,0 +1,38 @@
+"""`magvit train tokenizer|transformer EXP`: stage 1 and stage 2 training.
+
+Runs under `torchrun` as well (DDP; gloo on CPU). The run directory is
+`<run.output_dir>/<run.name>` unless `--output-dir` is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from magvit.cli.commands.config import add_set_option
+from magvit.registry.experiment import load_experiment
+
+STAGES = {
+    "tokenizer": ("magvit.workflows.train_tokenizer", "stage 1: the video tokenizer"),
+    "transformer": ("magvit.workflows.train_transformer", "stage 2: the masked token transformer"),
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a tokenizer (stage 1) or a transformer (stage 2)")
+    tsub = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, (_, help_text) in STAGES.items():
+        s = tsub.add_parser(stage, help=help_text)
+        s.add_argument("experiment", help="a .toml path or a shipped experiment name")
+        add_set_option(s)
+        s.add_argument("--output-dir", type=Path, help="run directory (default: run.output_dir/run.name)")
+        s.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+        s.set_defaults(func=run)
+
+
+def run(args) -> int:
+    exp = load_experiment(args.experiment, args.overrides)
+    run_dir = args.output_dir or Path(exp.run.output_dir) / exp.run.name
+    module = importlib.import_module(STAGES[args.stage][0])
+    module.train(exp, run_dir=Path(run_dir), resume=args.resume)
+    return 0

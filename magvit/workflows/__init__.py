@@ -1,0 +1,1 @@
+"""Glue between experiments (TOML, registries) and the pure-torch core: training, generation."""

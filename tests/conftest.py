@@ -1,0 +1,49 @@
+"""Shared fixtures: toy plugins and registries isolated from the installed ones."""
+
+from __future__ import annotations
+
+import types
+
+import attrs
+import pytest
+
+import magvit
+from magvit.registry import load_registries, manager
+from magvit.registry.components import Component, using_registries
+
+
+@attrs.define
+class ToyEdge:
+    def __call__(self, video, pixel_mask):
+        return video
+
+
+@attrs.define
+class ToyTask:
+    cond_frames: int = 1
+    padding: Component.of("paddings") = attrs.field(factory=lambda: None)
+
+
+@attrs.define
+class ToyDecoder:
+    steps: int = 12
+    temperature: float = 4.5
+    schedule: str = "cosine"
+
+
+def toy_plugin() -> types.SimpleNamespace:
+    """A plugin object with three hook implementations, as a third party would write them."""
+    return types.SimpleNamespace(
+        magvit_register_paddings=magvit.hookimpl(lambda registry: registry.add("edge", ToyEdge)),
+        magvit_register_tasks=magvit.hookimpl(lambda registry: registry.add("fp", ToyTask)),
+        magvit_register_decoders=magvit.hookimpl(lambda registry: registry.add("commit", ToyDecoder)),
+    )
+
+
+@pytest.fixture
+def toy_registries(monkeypatch):
+    """Registries holding only the toy plugin, installed as the process-wide registries."""
+    regs = load_registries(builtins=False, entry_points=False, extra_plugins=[("toy", toy_plugin())])
+    monkeypatch.setattr(manager, "_CACHE", regs)
+    with using_registries(regs):
+        yield regs

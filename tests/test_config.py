@@ -1,0 +1,161 @@
+"""Experiments: strict structuring, every problem at once with its path, extends and --set."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from magvit.cli.main import main
+from magvit.errors import ConfigError, MagvitError
+from magvit.registry.experiment import (
+    experiment_dict,
+    load_experiment,
+    validate_experiment,
+    write_resolved_config,
+)
+from magvit.registry.toml_files import apply_overrides, parse_value
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_valid_experiment_builds_its_components(toy_registries):
+    exp = validate_experiment({
+        "run": {"name": "x", "seed": 3},
+        "tasks": {"fp": {"weight": 2, "cond_frames": 2, "padding": "edge"}},
+        "decoder": {"kind": "commit", "steps": 8, "temperature": 1},
+    })
+    assert exp.run.seed == 3 and exp.tasks["fp"].weight == 2.0
+    task = exp.tasks["fp"].task.build()
+    assert task.cond_frames == 2 and task.padding.kind == "edge"
+    decoder = exp.decoder.build()
+    assert (decoder.steps, decoder.temperature, decoder.schedule) == (8, 1.0, "cosine")
+    assert exp.decoder.build(steps=4).steps == 4
+
+
+def test_every_problem_is_reported_with_its_path(toy_registries):
+    with pytest.raises(ConfigError) as err:
+        validate_experiment({
+            "run": {"seed": "0"},
+            "trian": {},
+            "tasks": {"fp": {"weight": -1, "cond_frames": 1.5, "padding": {"kind": "edg"}},
+                      "fpp": {}},
+            "decoder": {"kind": "commit", "steps": 12.5, "temprature": 1},
+        }, source="exp.toml")
+    problems = err.value.problems
+    assert "run.seed: expected int, got string '0'" in problems
+    assert "trian: unknown key; did you mean 'train'?" in problems
+    assert "tasks.fp.weight: expected a positive number, got -1" in problems
+    assert "tasks.fp.cond_frames: expected int, got float 1.5" in problems
+    assert any(p.startswith("tasks.fp.padding.kind: unknown padding 'edg'") and "Did you mean 'edge'?" in p
+               for p in problems)
+    assert any(p.startswith("tasks.fpp.kind: unknown task 'fpp'") and "'fp'" in p for p in problems)
+    assert "decoder.steps: expected int, got float 12.5" in problems
+    assert "decoder.temprature: unknown key; did you mean 'temperature'?" in problems
+    assert len(problems) == 8
+    assert str(err.value).startswith("8 problem(s) in exp.toml:")
+
+
+@pytest.mark.parametrize("value, expected", [
+    (True, "expected int, got bool True"),
+    ("12", "expected int, got string '12'"),
+    (12.0, "expected int, got float 12.0"),
+])
+def test_no_silent_coercion(toy_registries, value, expected):
+    with pytest.raises(ConfigError) as err:
+        validate_experiment({"decoder": {"kind": "commit", "steps": value}})
+    assert err.value.problems == [f"decoder.steps: {expected}"]
+
+
+def test_component_section_needs_a_kind(toy_registries):
+    with pytest.raises(ConfigError) as err:
+        validate_experiment({"decoder": {"steps": 3}})
+    assert err.value.problems == ["decoder.kind: required key is missing; one of: commit"]
+
+
+def test_extends_deep_merges_bases_in_order(tmp_path, toy_registries):
+    write(tmp_path / "base.toml", '[run]\nname = "base"\nseed = 1\n[decoder]\nkind = "commit"\nsteps = 12\n')
+    write(tmp_path / "mid.toml", 'extends = ["base.toml"]\n[decoder]\ntemperature = 2.0\n')
+    exp_path = write(tmp_path / "exp.toml", 'extends = ["mid.toml"]\n[run]\nseed = 7\n')
+    exp = load_experiment(exp_path)
+    assert (exp.run.name, exp.run.seed) == ("base", 7)
+    assert (exp.decoder.config.steps, exp.decoder.config.temperature) == (12, 2.0)
+
+
+def test_extends_cycle_is_an_error(tmp_path):
+    write(tmp_path / "a.toml", 'extends = ["b.toml"]\n')
+    write(tmp_path / "b.toml", 'extends = ["a.toml"]\n')
+    with pytest.raises(MagvitError, match="`extends` forms a cycle"):
+        load_experiment(tmp_path / "a.toml")
+
+
+def test_missing_and_invalid_files_are_named(tmp_path):
+    with pytest.raises(MagvitError, match="experiment 'nope.toml' not found"):
+        load_experiment("nope.toml")
+    bad = write(tmp_path / "bad.toml", "[run\n")
+    with pytest.raises(MagvitError, match=r"bad.toml is not valid TOML"):
+        load_experiment(bad)
+
+
+def test_overrides_are_toml_values_applied_before_validation(toy_registries):
+    raw = {"decoder": {"kind": "commit", "steps": 12.5}}
+    fixed = apply_overrides(raw, ["decoder.steps=8", "decoder.schedule=exp", "run.name=\"a b\""])
+    assert raw["decoder"]["steps"] == 12.5  # the input is not modified
+    exp = validate_experiment(fixed)
+    assert (exp.decoder.config.steps, exp.decoder.config.schedule, exp.run.name) == (8, "exp", "a b")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("12", 12), ("1e-4", 1e-4), ("true", True), ('"x"', "x"), ("[1, 2]", [1, 2]),
+    ('{kind = "edge"}', {"kind": "edge"}), ("cosine", "cosine"), ("runs/a", "runs/a"),
+])
+def test_parse_value(text, value):
+    assert parse_value(text) == value
+
+
+def test_bad_overrides_are_reported_together():
+    with pytest.raises(ConfigError) as err:
+        apply_overrides({"run": {"name": "x"}}, ["nokey", "run.name.deep=1", "a.b=[1,"])
+    problems = err.value.problems
+    assert problems[0] == "--set 'nokey': expected KEY.PATH=VALUE, e.g. decoder.steps=8"
+    assert problems[1] == "--set run.name.deep: run.name is a value, not a table"
+    assert problems[2].startswith("--set a.b: '[1,' is not a TOML value")
+
+
+def test_resolved_config_round_trips_and_records_plugins(tmp_path, toy_registries):
+    exp = validate_experiment({"tasks": {"fp": {"padding": "edge"}}, "decoder": "commit"})
+    path = write_resolved_config(exp, tmp_path / "run")
+    data = tomllib.loads(path.read_text())
+    assert data["plugins"] == {"toy": ""}
+    assert data["decoder"] == {"kind": "commit", "steps": 12, "temperature": 4.5, "schedule": "cosine"}
+    data.pop("plugins"), data.pop("resolved")
+    assert validate_experiment(data) == validate_experiment(experiment_dict(exp))
+
+
+def test_cli_validate_prints_every_problem_and_exits_2(tmp_path, capsys, toy_registries):
+    bad = write(tmp_path / "bad.toml", '[decoder]\nkind = "commit"\nstpes = 8\ntemperature = "hot"\n')
+    assert main(["config", "validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "decoder.stpes: unknown key; did you mean 'steps'?" in err
+    assert "decoder.temperature: expected float, got string 'hot'" in err
+
+
+def test_cli_show_applies_overrides(tmp_path, capsys, toy_registries):
+    exp = write(tmp_path / "e.toml", '[decoder]\nkind = "commit"\n')
+    assert main(["config", "show", str(exp), "--set", "decoder.steps=5"]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert shown["decoder"]["steps"] == 5 and shown["run"]["seed"] == 0
+
+
+def test_cli_bad_input_exits_2_without_traceback(capsys, toy_registries):
+    assert main(["registry", "list", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("magvit: error: no registry 'nonsense'") and "Traceback" not in err

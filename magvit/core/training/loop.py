@@ -1,0 +1,219 @@
+"""The step loop both training stages share: resume, progress bar, NaN stop, metrics, checkpoints.
+
+A *stage* is any object with
+
+- `train_step(step: int) -> dict[str, float]`: one optimiser step (0-based global step), returning
+  its metrics (the same names on every rank);
+- `checkpoint_payload() -> (weights, state)`: weight groups (`{"model": state_dict, ...}`) and
+  everything else needed to continue (optimiser and scheduler states, counters);
+- `load_payload(weights, state)`: the inverse, called on resume;
+- optionally `begin(start_step)`, called once before the first step (e.g. to build the data
+  stream at the right position), and `evaluate(step) -> dict[str, float]` (with `eval_every`).
+
+The loop saves every `checkpoint_every` completed steps and at the end. Ctrl-C (SIGINT) lets the
+current step finish, saves, then raises `KeyboardInterrupt`; a second Ctrl-C stops at once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from magvit.core.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from magvit.core.training.distributed import (
+    DistContext,
+    all_gather_objects,
+    all_reduce_mean,
+    barrier,
+)
+from magvit.core.training.precision import check_finite
+from magvit.core.training.rng import capture_rng_state, restore_rng_state
+from magvit.errors import MagvitError
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class Stage(Protocol):
+    def train_step(self, step: int) -> dict[str, float]: ...
+
+    def checkpoint_payload(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict]: ...
+
+    def load_payload(self, weights: dict[str, dict[str, torch.Tensor]], state: dict) -> None: ...
+
+
+class _InterruptFlag:
+    """Turns the first SIGINT into a request to stop after the current step."""
+
+    def __enter__(self) -> _InterruptFlag:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT) or signal.SIG_DFL
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)  # a second Ctrl-C interrupts at once
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def agreed(self, ctx: DistContext) -> bool:
+        """Whether any rank was interrupted (every rank must stop at the same step)."""
+        if not ctx.distributed:
+            return self.requested
+        flag = torch.tensor([float(self.requested)], device=ctx.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+class _MetricWindow:
+    """Running sums of the metrics since the last log line."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def mean(self, ctx: DistContext) -> dict[str, float]:
+        names = sorted(self.sums)
+        values = torch.tensor([self.sums[n] / self.count for n in names], dtype=torch.float64)
+        values = all_reduce_mean(values, ctx).cpu() if names else values
+        self.sums, self.count = {}, 0
+        return dict(zip(names, values.tolist()))
+
+
+def _fmt(metrics: dict[str, float]) -> dict[str, str]:
+    return {name: f"{value:.4g}" for name, value in metrics.items()}
+
+
+class TrainLoop:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        total_steps: int,
+        checkpoint_every: int,
+        log_every: int = 10,
+        ctx: DistContext | None = None,
+        desc: str = "train",
+        files: dict[str, str] | None = None,
+        keep: int | None = 3,
+        eval_every: int = 0,
+    ):
+        for name, value in (("total_steps", total_steps), ("checkpoint_every", checkpoint_every),
+                            ("log_every", log_every)):
+            if value < 1:
+                raise MagvitError(f"train.{name} must be at least 1, got {value}")
+        self.run_dir = Path(run_dir)
+        self.total_steps, self.checkpoint_every, self.log_every = total_steps, checkpoint_every, log_every
+        self.ctx = ctx or DistContext()
+        self.desc, self.files, self.keep, self.eval_every = desc, dict(files or {}), keep, eval_every
+        self.metrics_path = self.run_dir / METRICS_FILE
+
+    # ------------------------------------------------------------------------------ the loop
+
+    def run(self, stage: Stage, resume: bool = False) -> Path:
+        """Train from step 0 (or the last checkpoint when `resume`); return the last checkpoint."""
+        start = self._resume(stage) if resume else self._refuse_overwrite()
+        if hasattr(stage, "begin"):
+            stage.begin(start)
+        saved_at = None
+        started = time.monotonic()
+        window = _MetricWindow()
+        bar = tqdm(total=self.total_steps, initial=start, desc=self.desc, unit="step",
+                   disable=not self.ctx.is_main, dynamic_ncols=True)
+        with bar, _InterruptFlag() as interrupt:
+            for step in range(start, self.total_steps):
+                metrics = {name: float(value) for name, value in stage.train_step(step).items()}
+                for name, value in metrics.items():
+                    check_finite(value, step=step, name=name)
+                window.add(metrics)
+                done = step + 1
+                bar.update(1)
+                if done % self.log_every == 0 or done == self.total_steps:
+                    means = window.mean(self.ctx)
+                    bar.set_postfix(_fmt(means), refresh=False)
+                    self._log({"step": done, "split": "train", **means,
+                               "elapsed_s": round(time.monotonic() - started, 3)})
+                if self.eval_every and done % self.eval_every == 0 and hasattr(stage, "evaluate"):
+                    self._log({"step": done, "split": "eval", **stage.evaluate(done)})
+                if done % self.checkpoint_every == 0 or done == self.total_steps:
+                    self._save(stage, done)
+                    saved_at = done
+                if interrupt.agreed(self.ctx):
+                    if saved_at != done:
+                        self._save(stage, done)
+                    bar.close()
+                    raise KeyboardInterrupt(f"interrupted after step {done}; checkpoint saved")
+        return latest_checkpoint(self.run_dir)
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _refuse_overwrite(self) -> int:
+        existing = latest_checkpoint(self.run_dir)
+        if existing is not None:
+            raise MagvitError(
+                f"run directory {self.run_dir} already has a checkpoint ({existing.name}); "
+                "pass --resume to continue it, or pick another run.name / --output-dir"
+            )
+        return 0
+
+    def _resume(self, stage: Stage) -> int:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            return 0
+        ckpt = load_checkpoint(path)
+        stage.load_payload(ckpt.weights, ckpt.state["stage"])
+        rng = ckpt.state["rng"]
+        # Each rank continues its own streams; a different world size reuses them round-robin.
+        restore_rng_state(rng[self.ctx.rank % len(rng)])
+        if self.ctx.is_main:
+            self._truncate_metrics(ckpt.step)
+        return ckpt.step
+
+    def _save(self, stage: Stage, step: int) -> Path | None:
+        weights, stage_state = stage.checkpoint_payload()
+        rng = all_gather_objects(capture_rng_state(), self.ctx)
+        path = None
+        if self.ctx.is_main:
+            path = save_checkpoint(
+                self.run_dir, step,
+                weights=weights,
+                state={"stage": stage_state, "rng": rng},
+                files=self.files,
+                meta={"total_steps": self.total_steps, "world_size": self.ctx.world_size,
+                      "desc": self.desc},
+                keep=self.keep,
+            )
+        barrier(self.ctx)
+        return path
+
+    def _log(self, record: dict) -> None:
+        if not self.ctx.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+        if not self.metrics_path.exists():
+            return
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        self.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")

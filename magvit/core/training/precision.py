@@ -1,0 +1,53 @@
+"""Mixed precision: bf16 autocast for the model, fp32 for losses, and a stop on NaN/inf."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+from magvit.errors import MagvitError
+
+PRECISIONS = ("fp32", "bf16")
+
+
+class NonFiniteLossError(MagvitError):
+    """A loss or metric became NaN or infinite; training stops rather than learn garbage."""
+
+    def __init__(self, name: str, value: float, step: int):
+        self.name, self.value, self.step = name, value, step
+        kind = "nan" if math.isnan(value) else "inf"
+        super().__init__(f"loss '{name}' is {kind} at step {step}; try a lower lr or fp32")
+
+
+def _device_type(device: str | torch.device) -> str:
+    return torch.device(device).type
+
+
+def autocast(device: str | torch.device, precision: str):
+    """A context for the forward pass: a no-op for "fp32", bf16 autocast for "bf16"."""
+    if precision not in PRECISIONS:
+        raise MagvitError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=_device_type(device), dtype=torch.bfloat16)
+
+
+def full_precision(device: str | torch.device):
+    """Turn autocast off inside a bf16 region (losses, quantizer distances); cast inputs `.float()`."""
+    return torch.autocast(device_type=_device_type(device), enabled=False)
+
+
+def check_finite(value: torch.Tensor | float, *, step: int, name: str) -> None:
+    """Raise `NonFiniteLossError` naming `name` and `step` if `value` holds a NaN or inf."""
+    if isinstance(value, torch.Tensor):
+        if bool(torch.isfinite(value).all()):
+            return
+        bad = value.detach().float().flatten()
+        bad = bad[~torch.isfinite(bad)][0].item()
+    else:
+        if math.isfinite(value):
+            return
+        bad = float(value)
+    raise NonFiniteLossError(name, bad, step)

@@ -1,12 +1,11 @@
-"""The COMMIT loss of Eq. 3/4: per-example weighted CE, label smoothing 1e-4, fp32, NaN stops."""
+"""The COMMIT loss of Eq. 3/4: per-example weighted CE, label smoothing 1e-4, in fp32."""
 
 import math
 
 import pytest
 import torch
 
-from magvit.core.commit_loss import check_finite, commit_loss, per_example_commit_loss
-from magvit.errors import MagvitError
+from magvit.core.commit_loss import commit_loss, per_example_commit_loss
 
 
 def random_case(batch=3, n=10, c=16, seed=0):
@@ -83,8 +82,3 @@ def test_bad_inputs_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="at least one position with a positive weight"):
         commit_loss(logits, targets, weights)
 
-
-def test_non_finite_loss_stops_with_the_step_number():
-    check_finite(torch.tensor(1.5), step=3)
-    with pytest.raises(MagvitError, match=r"loss became nan at step 12: lower train.lr"):
-        check_finite(torch.tensor(float("nan")), step=12)

@@ -3,15 +3,13 @@
 Each example's loss is `Σᵢ CEᵢ·wᵢ / Σᵢ wᵢ` over its N latent tokens, where the weights from
 `commit_mask` cover the refine, mask and reconstruct terms alike (or only the masked tokens, for
 the MTM ablation). Label smoothing spreads ε of the target mass uniformly over the codebook.
-Computed in float32 whatever the autocast dtype; a non-finite loss raises.
+Computed in float32 whatever the autocast dtype.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from magvit.errors import MagvitError
 
 LABEL_SMOOTHING = 1e-4
 
@@ -45,11 +43,3 @@ def commit_loss(logits, targets, weights, *, label_smoothing: float = LABEL_SMOO
     """The batch mean of `per_example_commit_loss`."""
     return per_example_commit_loss(logits, targets, weights, label_smoothing=label_smoothing).mean()
 
-
-def check_finite(loss: torch.Tensor, step: int) -> None:
-    """Stop training on a NaN or infinite loss, naming the step."""
-    if not torch.isfinite(loss).all():
-        raise MagvitError(
-            f"loss became {loss.detach().float().cpu().tolist()} at step {step}: lower train.lr, "
-            "enable train.grad_clip, or train in fp32 (run.precision = \"fp32\")"
-        )

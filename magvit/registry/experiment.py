@@ -29,6 +29,7 @@ TaskComponent = Component.of("tasks")
 DecoderComponent = Component.of("decoders")
 DatasetComponent = Component.of("datasets")
 AttentionComponent = Component.of("attentions")
+ScheduleComponent = Component.of("schedules")
 
 
 @attrs.define(kw_only=True)
@@ -58,6 +59,17 @@ class TrainSection:
     checkpoint_every: int = 200
     eval_every: int = 0  # 0 = off
     eval_batches: int = 4
+
+
+@attrs.define(kw_only=True)
+class CommitSection:
+    """Stage-2 COMMIT training (paper §3.2): how tokens are masked and the loss weighted."""
+
+    mask_schedule: ScheduleComponent | None = None  # the ratio gamma(U[0,1)); None = cosine
+    weight_mode: str = "mask+refine+recons"  # Eq. 4 terms; "mask" alone is plain MTM
+    label_smoothing: float = 1e-4
+    class_dropout: float = 0.0  # P(class -> unconditional), for classifier-free guidance
+    token_cache: str = ""  # a token cache directory for the target tokens; "" = encode on the fly
 
 
 @attrs.frozen
@@ -99,6 +111,7 @@ class Experiment:
     tasks: dict[str, TaskEntry] = attrs.Factory(dict)
     decoder: DecoderComponent | None = None
     train: TrainSection = attrs.Factory(TrainSection)
+    commit: CommitSection = attrs.Factory(CommitSection)
     # Sections owned by one stage and validated by it (e.g. `[losses]` for the tokenizer).
     losses: dict[str, Any] = attrs.Factory(dict)
     eval: dict[str, Any] = attrs.Factory(dict)

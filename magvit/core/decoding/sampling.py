@@ -1,0 +1,60 @@
+"""Random choices of the decoders: Gumbel noise, top-k, sampling, confidence, re-mask counts.
+
+All of it runs in float32 whatever the logits' dtype, and draws its randomness from the
+`generator` it is given, so a seed reproduces a decode.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Uniform draws are clamped into (0, 1) so that the Gumbel transform stays finite.
+_TINY = torch.finfo(torch.float32).tiny
+
+
+def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Standard Gumbel(0, 1) samples, float32."""
+    u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+    u = u.clamp(_TINY, 1.0 - 2**-24)
+    return -torch.log(-torch.log(u))
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Logits with everything below the k-th largest set to -inf (k = 0: unchanged)."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
+                  temperature: float = 1.0, top_k: int = 0) -> torch.Tensor:
+    """One id per position from `softmax(logits / temperature)` restricted to the top k.
+
+    Temperature 0 (or top_k 1) is argmax. Sampling uses the Gumbel-max trick, so the draw is a
+    pure function of the generator's state.
+    """
+    logits = top_k_filter(logits.float(), top_k)
+    if temperature == 0 or top_k == 1:
+        return logits.argmax(dim=-1)
+    noise = gumbel_noise(logits.shape, generator, logits.device)
+    return (logits / temperature + noise).argmax(dim=-1)
+
+
+def token_log_probs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[token] per position: the confidence of a sampled token, float32."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    return log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def num_to_remask(total: torch.Tensor, ratio: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
+    """`clip(floor(total * ratio), 1, unknown - 1)` per row, never below 0 (SPEC §4).
+
+    `total` and `unknown` are `(B,)` counts; the product is taken in float32 as in the
+    reference, which is what makes cosine give 511 (not 512) at step 7 of 12.
+    """
+    n = torch.floor(total.to(torch.float32) * ratio.to(torch.float32)).long()
+    n = torch.minimum(n.clamp(min=1), unknown - 1)
+    return n.clamp(min=0)
+

@@ -1,0 +1,144 @@
+"""Procedural "bouncing shapes" clips: tests and the bundled default model train on them.
+
+Each clip is drawn from its own generator, seeded by (split, seed, index), so the same seed gives
+the same clips on any machine and in any worker, and the train and eval splits never share one.
+
+How a clip is made:
+
+1. Pick the class `c`. The class fixes both the shape kind and its direction of motion:
+   0 circle moving right, 1 square moving down, 2 diamond moving down-right, 3 ring moving
+   up-right (`num_classes` < 4 uses the first ones; 0 draws any kind and labels it -1).
+2. Paint a background: a vertical gradient between two dark random colours.
+3. Place 2 to 3 shapes of kind `c` (`min_shapes`, `max_shapes`), each with a random bright
+   colour, a radius of 10-16% of the frame and a random position inside the frame.
+4. Move every shape by `speed` (a fraction of the frame per frame) along the class direction,
+   bouncing off the walls; later shapes are drawn over earlier ones with anti-aliased edges.
+
+The shape kind is visible in any single frame, and the first frame fixes all later ones (the
+speed is constant and every clip starts moving in the class direction), so class-conditional
+generation and frame prediction from one frame are both well posed for a small model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+from torch.utils.data import Dataset
+
+from magvit.core.data.seeding import item_generator
+from magvit.errors import MagvitError
+
+SPLITS = ("train", "eval")
+# (shape kind, unit direction (dx, dy) in image coordinates, y pointing down)
+MOTION_CLASSES = (
+    ("circle", (1.0, 0.0)),
+    ("square", (0.0, 1.0)),
+    ("diamond", (math.sqrt(0.5), math.sqrt(0.5))),
+    ("ring", (math.sqrt(0.5), -math.sqrt(0.5))),
+)
+
+
+def _positive(_instance, attribute, value):
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _class_count(_instance, attribute, value):
+    if not 0 <= value <= len(MOTION_CLASSES):
+        raise ValueError(f"{attribute.name} must be in 0..{len(MOTION_CLASSES)}, got {value}")
+
+
+@attrs.define(kw_only=True)
+class SyntheticShapes:
+    """Config of the `synthetic` dataset; `make(split, seed)` builds the torch Dataset."""
+
+    frames: int = attrs.field(default=8, validator=_positive)
+    resolution: int = attrs.field(default=32, validator=_positive)
+    num_classes: int = attrs.field(default=4, validator=_class_count)
+    train_clips: int = attrs.field(default=2048, validator=_positive)
+    eval_clips: int = attrs.field(default=256, validator=_positive)
+    min_shapes: int = attrs.field(default=2, validator=_positive)
+    max_shapes: int = attrs.field(default=3, validator=_positive)
+    speed: float = attrs.field(default=0.0625, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_shapes < self.min_shapes:
+            raise ValueError(
+                f"max_shapes ({self.max_shapes}) must be at least min_shapes ({self.min_shapes})"
+            )
+
+    def make(self, split: str, seed: int = 0) -> SyntheticShapesDataset:
+        if split not in SPLITS:
+            raise MagvitError(f"unknown split {split!r} for the synthetic dataset; use 'train' or 'eval'")
+        size = self.train_clips if split == "train" else self.eval_clips
+        return SyntheticShapesDataset(self, split, seed, size)
+
+
+class SyntheticShapesDataset(Dataset):
+    """`size` fixed clips; item `i` is `{"video": (3, T, H, W) float32, "label": int}`."""
+
+    def __init__(self, config: SyntheticShapes, split: str, seed: int, size: int):
+        self.config, self.split, self.seed, self.size = config, split, seed, size
+        pixel_centres = (torch.arange(config.resolution) + 0.5) / config.resolution
+        self._y, self._x = torch.meshgrid(pixel_centres, pixel_centres, indexing="ij")
+
+    def __len__(self) -> int:
+        return self.size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Clips are fixed per index, so the epoch changes nothing (the training loop calls it)."""
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.size:
+            raise IndexError(f"clip {index} out of range for {self.size} {self.split} clips")
+        cfg = self.config
+        g = item_generator("synthetic", self.split, self.seed, index)
+        kinds = cfg.num_classes or len(MOTION_CLASSES)
+        label = int(torch.randint(kinds, (), generator=g))
+        shape, direction = MOTION_CLASSES[label]
+        video = self._background(g).expand(cfg.frames, 3, -1, -1).clone()
+        count = int(torch.randint(cfg.min_shapes, cfg.max_shapes + 1, (), generator=g))
+        steps = torch.arange(cfg.frames, dtype=torch.float32)[:, None, None]
+        for _ in range(count):
+            colour = _bright_colour(g)
+            radius = 0.10 + 0.06 * float(torch.rand((), generator=g))
+            start = radius + (1 - 2 * radius) * torch.rand(2, generator=g)
+            cx = _bounce(start[0] + cfg.speed * direction[0] * steps, radius)
+            cy = _bounce(start[1] + cfg.speed * direction[1] * steps, radius)
+            distance = _signed_distance(shape, self._x - cx, self._y - cy, radius)
+            alpha = (0.5 - distance * cfg.resolution).clamp(0, 1)[:, None]  # (T, 1, H, W)
+            video = video * (1 - alpha) + colour[None, :, None, None] * alpha
+        return {"video": video.permute(1, 0, 2, 3).contiguous(),
+                "label": label if cfg.num_classes else -1}
+
+    def _background(self, g: torch.Generator) -> torch.Tensor:
+        top, bottom = 0.35 * torch.rand(2, 3, generator=g)
+        return top[:, None, None] + (bottom - top)[:, None, None] * self._y  # (3, H, W)
+
+
+def _bright_colour(g: torch.Generator) -> torch.Tensor:
+    """A saturated colour: a random hue at saturation and value in [0.75, 1]."""
+    hue, saturation, value = torch.rand(3, generator=g)
+    saturation, value = 0.75 + 0.25 * saturation, 0.75 + 0.25 * value
+    k = (torch.tensor([5.0, 3.0, 1.0]) + hue * 6) % 6
+    return value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def _bounce(position: torch.Tensor, radius: float) -> torch.Tensor:
+    """Fold a free path back into [radius, 1 - radius], as a ball reflecting off the walls."""
+    span = 1 - 2 * radius
+    folded = (position - radius) % (2 * span)
+    return radius + torch.where(folded > span, 2 * span - folded, folded)
+
+
+def _signed_distance(shape: str, dx: torch.Tensor, dy: torch.Tensor, radius: float) -> torch.Tensor:
+    """Distance (as a fraction of the frame) outside the shape's edge; negative inside."""
+    if shape == "circle":
+        return torch.hypot(dx, dy) - radius
+    if shape == "square":
+        return torch.maximum(dx.abs(), dy.abs()) - 0.85 * radius
+    if shape == "diamond":
+        return (dx.abs() + dy.abs() - 1.2 * radius) * math.sqrt(0.5)
+    return (torch.hypot(dx, dy) - 0.7 * radius).abs() - 0.3 * radius  # ring

@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "inflations": "inflation",
     "attentions": "attention backend",
     "datasets": "dataset",
+    "perceptual_losses": "perceptual loss",
 }
 
 
@@ -65,6 +66,11 @@ def magvit_register_attentions(registry):
 @hookspec
 def magvit_register_datasets(registry):
     """Add video datasets to `registry`."""
+
+
+@hookspec
+def magvit_register_perceptual_losses(registry):
+    """Add perceptual losses `(video, target) -> scalar` (they load user-named weights)."""
 
 
 def hook_name(kind: str) -> str:

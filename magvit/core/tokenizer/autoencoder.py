@@ -1,0 +1,63 @@
+"""The VQ encoder and its mirrored decoder (SPEC §5).
+
+Encoder: conv -> per level `num_res_blocks` ResBlocks, average-pool between levels (3D steps
+first, 2D near the latent) -> more ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
+Decoder: conv -> ResBlocks -> per level (deepest first) ResBlocks, nearest-resize + conv up
+(2D steps first, then 3D) -> GN -> swish -> conv to RGB.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from magvit.core.tokenizer.blocks import Downsample, ResBlock, Upsample, conv, group_norm
+from magvit.core.tokenizer.presets import Architecture
+
+
+class Encoder(nn.Module):
+    def __init__(self, arch: Architecture, temporal_kernel: int = 3):
+        super().__init__()
+        pad, kt = arch.padding, temporal_kernel
+        widths = [arch.base_channels * m for m in arch.channel_multipliers]
+        self.conv_in = conv(3, widths[0], 3, pad, kt, bias=False)
+        layers: list[nn.Module] = []
+        ch = widths[0]
+        for level, width in enumerate(widths):
+            for _ in range(arch.num_res_blocks):
+                layers.append(ResBlock(ch, width, pad, kt))
+                ch = width
+            if level < len(widths) - 1:
+                layers.append(Downsample(arch.temporal_downsample[level] and kt > 1))
+        layers += [ResBlock(ch, ch, pad, kt) for _ in range(arch.num_res_blocks)]
+        self.blocks = nn.Sequential(*layers)
+        self.norm_out = group_norm(ch)
+        self.conv_out = nn.Conv3d(ch, arch.embedding_dim, 1)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.conv_in(video))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    def __init__(self, arch: Architecture, temporal_kernel: int = 3):
+        super().__init__()
+        pad, kt = arch.padding, temporal_kernel
+        widths = [arch.base_channels * m for m in arch.channel_multipliers]
+        ch = widths[-1]
+        self.conv_in = conv(arch.embedding_dim, ch, 3, pad, kt)
+        layers: list[nn.Module] = [ResBlock(ch, ch, pad, kt) for _ in range(arch.num_res_blocks)]
+        for level in reversed(range(len(widths))):
+            for _ in range(arch.num_res_blocks):
+                layers.append(ResBlock(ch, widths[level], pad, kt))
+                ch = widths[level]
+            if level > 0:
+                layers.append(Upsample(ch, arch.temporal_downsample[level - 1] and kt > 1, pad, kt))
+        self.blocks = nn.Sequential(*layers)
+        self.norm_out = group_norm(ch)
+        self.conv_out = conv(ch, 3, 3, pad, kt)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.conv_in(latent))
+        return self.conv_out(F.silu(self.norm_out(h)))

@@ -1,0 +1,46 @@
+"""The tokenizer's config: a preset name plus overrides of any of its fields (SPEC §5)."""
+
+from __future__ import annotations
+
+import attrs
+
+from magvit.core.tokenizer.presets import PRESETS, Architecture, resolve
+
+
+def _known_preset(_instance, _attribute, value: str) -> None:
+    if value not in PRESETS:
+        raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
+
+
+@attrs.define(kw_only=True)
+class InflationInit:
+    """Initialise a 3D tokenizer from a 2D (vq2d) checkpoint by inflating its conv kernels."""
+
+    kind: str = "central"  # an `inflations` plugin: "central" (paper) or "average"
+    checkpoint: str = ""
+
+
+@attrs.define(kw_only=True)
+class TokenizerConfig:
+    preset: str = attrs.field(default="B", validator=_known_preset)
+    checkpoint: str = ""  # weights to load (the EMA group when there is one)
+    # Overrides of the preset (None = the preset's value); see `presets.Architecture`.
+    base_channels: int | None = None
+    channel_multipliers: tuple[int, ...] | None = None
+    temporal_downsample: tuple[bool, ...] | None = None
+    num_res_blocks: int | None = None
+    embedding_dim: int | None = None
+    codebook_size: int | None = None
+    padding: str | None = None
+    disc_channels: int | None = None
+    disc_multipliers: tuple[int, ...] | None = None
+    # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
+    commitment_cost: float = 0.25
+    codebook_cost: float = 1.0
+    entropy_weight: float = 0.1
+    entropy_temperature: float = 0.01
+    init: InflationInit | None = None
+
+    def architecture(self) -> Architecture:
+        overrides = {f.name: getattr(self, f.name) for f in attrs.fields(Architecture)}
+        return resolve(self.preset, **overrides)

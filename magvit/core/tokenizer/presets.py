@@ -1,0 +1,65 @@
+"""Tokenizer architectures by name (SPEC §5, paper Appendix B.2).
+
+`B` and `L` map 16x128x128 clips to 4x16x16 tokens; `B64` (BAIR) maps 16x64x64 to 4x16x16;
+`tiny` is the CPU-sized model of the bundled default: 8x32x32 clips to 4x8x8 tokens.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from magvit.errors import MagvitError
+
+
+@attrs.frozen(kw_only=True)
+class Architecture:
+    base_channels: int = 64
+    channel_multipliers: tuple[int, ...] = (1, 2, 2, 4)
+    # One entry per downsampling step (between encoder levels): True = (2,2,2), False = (1,2,2).
+    temporal_downsample: tuple[bool, ...] = (True, True, False)
+    num_res_blocks: int = 2
+    embedding_dim: int = 256
+    codebook_size: int = 1024
+    padding: str = "reflect"  # "reflect" (paper) or "zero" (authors' release)
+    disc_channels: int = 64
+    disc_multipliers: tuple[int, ...] = (2, 4, 4, 4, 4)
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
+            raise MagvitError(
+                f"tokenizer: temporal_downsample has {len(self.temporal_downsample)} entries but "
+                f"channel_multipliers {self.channel_multipliers} needs "
+                f"{len(self.channel_multipliers) - 1} (one per downsampling step)"
+            )
+        if self.padding not in ("reflect", "zero"):
+            raise MagvitError(f"tokenizer: padding {self.padding!r} must be \"reflect\" or \"zero\"")
+
+    @property
+    def factors(self) -> tuple[int, int, int]:
+        steps = len(self.temporal_downsample)
+        return (2 ** sum(self.temporal_downsample), 2**steps, 2**steps)
+
+
+PRESETS: dict[str, Architecture] = {
+    "B": Architecture(),
+    "L": Architecture(base_channels=128, disc_channels=128),
+    "B64": Architecture(
+        channel_multipliers=(1, 2, 4), temporal_downsample=(True, True), disc_multipliers=(2, 4, 4, 4),
+    ),
+    "tiny": Architecture(
+        base_channels=32, channel_multipliers=(1, 2, 2), temporal_downsample=(True, False),
+        num_res_blocks=1, embedding_dim=32, codebook_size=512,
+        disc_channels=16, disc_multipliers=(2, 4, 4),
+    ),
+}
+
+
+def resolve(preset: str, **overrides) -> Architecture:
+    """The preset's architecture with every non-None override applied."""
+    if preset not in PRESETS:
+        raise MagvitError(
+            f"tokenizer: unknown preset {preset!r}; choose one of {', '.join(PRESETS)} "
+            "(and override single fields, e.g. base_channels = 32)"
+        )
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return attrs.evolve(PRESETS[preset], **changes)

@@ -1,0 +1,106 @@
+"""Vector quantizer: nearest code by squared L2, straight-through gradients (SPEC §5).
+
+Distances and losses are computed in fp32 even under autocast: in bf16, `a² - 2ab + b²`
+loses the small differences that decide the nearest code. Loss =
+`commitment_cost·|sg(q) - z|² + codebook_cost·|q - sg(z)|² + entropy_weight·entropy penalty`.
+
+Codebook usage is counted in `hits` (per code, since the last dead-code check); the training
+stage records it with `record_usage` and may call `restart_dead_codes` to move unused codes onto
+encoder outputs. Both keep every DDP rank identical.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from magvit.core.losses.entropy import entropy_loss
+
+
+def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """`(N, D) x (K, D) -> (N, K)` squared Euclidean distances, as a² - 2ab + b², in fp32."""
+    z, codebook = z.float(), codebook.float()
+    return (z.pow(2).sum(-1, keepdim=True) - 2 * z @ codebook.t() + codebook.pow(2).sum(-1))
+
+
+def perplexity(codes: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """exp(entropy) of the code histogram: the effective number of codes in use."""
+    p = torch.bincount(codes.flatten(), minlength=codebook_size).float()
+    p = p / p.sum().clamp_min(1)
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-10))).sum())
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, codebook_size: int, dim: int, commitment_cost: float = 0.25,
+                 codebook_cost: float = 1.0, entropy_weight: float = 0.1,
+                 entropy_temperature: float = 0.01):
+        super().__init__()
+        self.codebook_size, self.dim = codebook_size, dim
+        self.commitment_cost, self.codebook_cost = commitment_cost, codebook_cost
+        self.entropy_weight, self.entropy_temperature = entropy_weight, entropy_temperature
+        bound = math.sqrt(3 / dim)  # variance scaling 1.0, fan-in, uniform (as the release)
+        self.codebook = nn.Parameter(torch.empty(codebook_size, dim).uniform_(-bound, bound))
+        self.register_buffer("hits", torch.zeros(codebook_size))
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """`(B, t, h, w)` codes -> `(B, D, t, h, w)` code vectors."""
+        return F.embedding(codes, self.codebook).permute(0, 4, 1, 2, 3)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`z (B, D, t, h, w)` -> quantized (same shape, straight-through) and the losses."""
+        b, d, t, h, w = z.shape
+        with torch.autocast(z.device.type, enabled=False):
+            flat = z.float().permute(0, 2, 3, 4, 1).reshape(-1, d)
+            distances = squared_distances(flat, self.codebook)
+            codes = distances.argmin(-1)
+            q = F.embedding(codes, self.codebook.float())
+            commitment = self.commitment_cost * (q.detach() - flat).pow(2).mean()
+            codebook = self.codebook_cost * (q - flat.detach()).pow(2).mean()
+            entropy = torch.zeros((), device=z.device)
+            if self.entropy_weight:
+                entropy = self.entropy_weight * entropy_loss(-distances, self.entropy_temperature)
+            q = flat + (q - flat).detach()
+        quantized = q.reshape(b, t, h, w, d).permute(0, 4, 1, 2, 3).to(z.dtype)
+        codes = codes.reshape(b, t, h, w)
+        aux = {
+            "quantizer_loss": commitment + codebook + entropy,
+            "commitment_loss": commitment.detach(),
+            "codebook_loss": codebook.detach(),
+            "entropy_loss": entropy.detach(),
+            "codes": codes,
+            "perplexity": perplexity(codes, self.codebook_size),
+        }
+        return quantized, aux
+
+    # -- codebook usage -----------------------------------------------------------------------
+    @torch.no_grad()
+    def record_usage(self, codes: torch.Tensor) -> None:
+        counts = torch.bincount(codes.flatten(), minlength=self.codebook_size).float()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)
+        self.hits += counts
+
+    def dead_codes(self) -> torch.Tensor:
+        """Indices of codes no token picked since the last check."""
+        return (self.hits == 0).nonzero().flatten()
+
+    @torch.no_grad()
+    def restart_dead_codes(self, z: torch.Tensor, generator: torch.Generator | None = None) -> int:
+        """Move every dead code onto a random encoder output of `z (B, D, ...)`; reset counts.
+
+        Under DDP rank 0 picks the vectors and broadcasts them, so the ranks stay identical.
+        """
+        dead = self.dead_codes()
+        if len(dead):
+            flat = z.detach().float().movedim(1, -1).reshape(-1, self.dim)
+            pick = torch.randint(len(flat), (len(dead),), generator=generator, device=flat.device)
+            new = flat[pick].to(self.codebook.dtype)
+            if dist.is_available() and dist.is_initialized():
+                dist.broadcast(new, src=0)
+            self.codebook[dead] = new
+        self.hits.zero_()
+        return len(dead)

@@ -98,7 +98,9 @@ def _dedupe(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], 
         shared = tensor.numel() and storage in storages
         storages.add(storage)
         tensor = tensor.to("cpu")
-        unique[name] = tensor.clone() if shared or not tensor.is_contiguous() else tensor
+        if shared or not tensor.is_contiguous():
+            tensor = tensor.clone(memory_format=torch.contiguous_format)
+        unique[name] = tensor
     return unique, aliases
 
 
@@ -339,5 +341,5 @@ def load_weights(path: str | Path, group: str = "ema", fallback: str | None = "m
     for name in (group, fallback):
         if name is not None and name in groups:
             return _load_group(path, name)
-    wanted = group if fallback is None else f"{group!r} or {fallback!r}"
+    wanted = repr(group) if fallback is None else f"{group!r} or {fallback!r}"
     raise MagvitError(f"checkpoint {path} has no weights {wanted}; it has: {', '.join(groups) or 'none'}")

@@ -1,0 +1,127 @@
+import math
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import magvit
+from magvit.core.data.synthetic import MOTION_CLASSES, SyntheticShapes
+from magvit.errors import ConfigError, MagvitError
+from magvit.registry.experiment import validate_experiment
+
+
+def test_same_seed_gives_identical_clips_and_other_seeds_do_not():
+    a = SyntheticShapes().make("train", seed=3)
+    b = SyntheticShapes().make("train", seed=3)
+    c = SyntheticShapes().make("train", seed=4)
+    for i in (0, 5, 2047):
+        assert torch.equal(a[i]["video"], b[i]["video"]) and a[i]["label"] == b[i]["label"]
+        assert not torch.equal(a[i]["video"], c[i]["video"])
+
+
+def test_train_and_eval_splits_share_no_clip():
+    cfg = SyntheticShapes(frames=2, resolution=8)
+    train = torch.stack([cfg.make("train")[i]["video"] for i in range(64)])
+    evals = torch.stack([cfg.make("eval")[i]["video"] for i in range(64)])
+    distances = torch.cdist(train.flatten(1), evals.flatten(1))
+    assert distances.min() > 0.1
+    assert (len(cfg.make("train")), len(cfg.make("eval"))) == (2048, 256)
+
+
+@pytest.mark.parametrize("frames,resolution", [(1, 8), (8, 32), (5, 48), (16, 20)])
+def test_any_length_and_resolution(frames, resolution):
+    item = SyntheticShapes(frames=frames, resolution=resolution).make("eval")[1]
+    video = item["video"]
+    assert video.shape == (3, frames, resolution, resolution) and video.dtype == torch.float32
+    assert 0 <= video.min() and video.max() <= 1
+    assert video.amax(0).max() >= 0.75 > 0.35 >= video.amax(0).min()  # bright shapes, dark ground
+
+
+def test_labels_cover_the_classes_and_follow_num_classes():
+    labels = [SyntheticShapes().make("eval")[i]["label"] for i in range(64)]
+    assert sorted(set(labels)) == [0, 1, 2, 3]
+    two = [SyntheticShapes(num_classes=2).make("eval")[i]["label"] for i in range(32)]
+    assert set(two) == {0, 1}
+    assert {SyntheticShapes(num_classes=0).make("eval")[i]["label"] for i in range(8)} == {-1}
+    assert SyntheticShapes(num_classes=3).num_classes == 3
+
+
+def shape_centres(video: torch.Tensor) -> torch.Tensor:
+    """(T, 2) centre (x, y) in pixels of the bright pixels (the only shape) in each frame."""
+    weight = (video.amax(0) > 0.55).float()  # (T, H, W): shapes >= 0.75, background <= 0.35
+    size = video.shape[-1]
+    coords = torch.arange(size, dtype=torch.float32) + 0.5
+    total = weight.sum((1, 2))
+    return torch.stack([(weight.sum(1) * coords).sum(1) / total,
+                        (weight.sum(2) * coords).sum(1) / total], dim=1)
+
+
+def test_the_class_sets_the_direction_of_motion():
+    """Property over many clips: one step moves the shape by speed along the class direction."""
+    cfg = SyntheticShapes(frames=2, resolution=64, min_shapes=1, max_shapes=1)
+    data = cfg.make("eval", seed=0)
+    step = cfg.speed * cfg.resolution
+    checked = set()
+    for i in range(48):
+        item = data[i]
+        centres = shape_centres(item["video"])
+        margin = (0.16 + cfg.speed) * cfg.resolution + 1
+        if not ((margin < centres[0]) & (centres[0] < cfg.resolution - margin)).all():
+            continue  # may bounce during the step
+        moved = centres[1] - centres[0]
+        expected = torch.tensor(MOTION_CLASSES[item["label"]][1]) * step
+        assert moved.tolist() == pytest.approx(expected.tolist(), abs=0.35), i
+        checked.add(item["label"])
+    assert checked == {0, 1, 2, 3}
+
+
+def test_shapes_bounce_and_stay_inside():
+    cfg = SyntheticShapes(frames=24, resolution=32, min_shapes=1, max_shapes=1, speed=0.15)
+    data = cfg.make("train", seed=1)
+    for i in range(6):
+        centres = shape_centres(data[i]["video"])
+        assert (centres > 2).all() and (centres < 30).all()
+        axis = 0 if data[i]["label"] == 0 else 1
+        velocity = centres[1:, axis] - centres[:-1, axis]
+        assert (velocity > 0).any() and (velocity < 0).any()  # it turned around at a wall
+
+
+def test_registered_and_usable_from_an_experiment():
+    regs = magvit.registries()
+    assert {"synthetic", "video_folder"} <= set(regs.datasets.names())
+    exp = validate_experiment({"data": {"kind": "synthetic", "frames": 4, "resolution": 16}})
+    data = exp.data.build()
+    assert (data.frames, data.resolution, data.num_classes) == (4, 16, 4)
+    assert data.make("train")[0]["video"].shape == (3, 4, 16, 16)
+
+
+def test_config_errors_name_the_field():
+    regs = magvit.registries()
+    with pytest.raises(ConfigError, match="num_classes must be in 0..4, got 7"):
+        regs.datasets.create("synthetic", num_classes=7)
+    with pytest.raises(ConfigError, match=r"max_shapes \(1\) must be at least min_shapes \(2\)"):
+        regs.datasets.create("synthetic", max_shapes=1)
+    with pytest.raises(ConfigError, match="frames must be positive, got 0"):
+        regs.datasets.create("synthetic", frames=0)
+    with pytest.raises(MagvitError, match="unknown split 'test'.*'train' or 'eval'"):
+        SyntheticShapes().make("test")
+
+
+def test_workers_and_epochs_do_not_change_clips():
+    data = SyntheticShapes(frames=2, resolution=8, train_clips=8).make("train", seed=2)
+    serial = next(iter(DataLoader(data, batch_size=8)))
+    data.set_epoch(5)
+    parallel = next(iter(DataLoader(data, batch_size=8, num_workers=2)))
+    assert torch.equal(serial["video"], parallel["video"])
+    assert torch.equal(serial["label"], parallel["label"])
+
+
+def test_colours_are_bright_and_saturated():
+    from magvit.core.data.synthetic import _bright_colour
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        colour = _bright_colour(g)
+        assert colour.max() >= 0.75 - 1e-6
+        assert (colour.max() - colour.min()) / colour.max() >= 0.75 - 1e-6
+    assert not math.isnan(float(colour.sum()))

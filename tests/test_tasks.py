@@ -134,3 +134,40 @@ def test_impossible_clips_are_refused_with_a_reason():
         create("opd", width=0.1).latent_mask((4, 8, 8), (2, 4, 4))
     with pytest.raises(MagvitError, match=r"task opc: expected a video \(B, 3, T, H, W\), got \(3, 8, 8\)"):
         create("opc").condition(torch.zeros(3, 8, 8))
+
+
+def test_cli_tasks_list_prints_table_12(capsys):
+    import json
+
+    from magvit.cli.main import main
+
+    assert main(["tasks", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    shares = {name: (row["masked_pixels"], row["masked_tokens"]) for name, row in rows.items()}
+    assert {name: shares[name] for name in TABLE_12} == {k: tuple(map(float, v)) for k, v in TABLE_12.items()}
+    assert rows["fi"]["padding"] == "interpolate" and rows["cg"]["needs_class"] is True
+
+
+def test_cli_tasks_preview_writes_a_two_row_png(tmp_path, capsys):
+    import av
+
+    from magvit.cli.main import main
+
+    out = tmp_path / "opd.png"
+    code = main(["tasks", "preview", "--task", "opd", "--set", "width=0.25", "--frames", "4",
+                 "--resolution", "16", "--synthetic", str(out)])
+    assert code == 0
+    assert "task opd, 75.00% of pixels to generate, padding zero" in capsys.readouterr().out
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.height, frame.width) == (2 * 16 + 2, 4 * (16 + 2) - 2)
+
+
+def test_cli_tasks_preview_bad_input_exits_2(tmp_path, capsys):
+    from magvit.cli.main import main
+
+    assert main(["tasks", "preview", "--task", "opx", "--synthetic", str(tmp_path / "a.png")]) == 2
+    assert "unknown task 'opx'" in capsys.readouterr().err
+    assert main(["tasks", "preview", "--task", "opd", "--synthetic", str(tmp_path / "in.mp4"),
+                 str(tmp_path / "a.png")]) == 2
+    assert "give INPUT and OUT.png, or --synthetic and OUT.png" in capsys.readouterr().err

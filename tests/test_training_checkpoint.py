@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+import multiprocessing
+import os
 
 import pytest
 import torch
@@ -85,31 +84,38 @@ def test_saving_a_step_again_replaces_it(tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000005"]
 
 
-CRASHING_SAVE = textwrap.dedent("""
-    import os, sys, torch
+def _crashing_save(run_dir, point):
+    """Save step 2 in a forked child that dies (os._exit: no cleanup) at `point`."""
     import magvit.core.training.checkpoint as ck
-    point = sys.argv[2]
-    die = lambda *a, **k: os._exit(9)
-    if point == "weights":      # killed while the safetensors file is being written
-        real = ck.safetensors.torch.save_file
-        def partial(tensors, path, metadata=None):
-            open(path, "wb").write(b"half a file")
-            die()
-        ck.safetensors.torch.save_file = partial
+
+    def die(*args, **kwargs):
+        os._exit(9)
+
+    def half_written(tensors, path, metadata=None):
+        open(path, "wb").write(b"half a file")
+        die()
+
+    if point == "weights":  # killed while a safetensors file is being written
+        ck.safetensors.torch.save_file = half_written
     elif point == "state":
         ck.torch.save = die
-    elif point == "pointer":    # killed after the step dir is in place, before `last` moves
+    elif point == "pointer":  # killed after the step dir is in place, before `last` moves
         ck._point_last = die
-    ck.save_checkpoint(sys.argv[1], 2, weights={"model": {"w": torch.full((2,), 2.0)}}, state={})
-""")
+    ck.save_checkpoint(run_dir, 2, weights={"model": {"w": torch.full((2,), 2.0)}}, state={})
 
 
 @pytest.mark.parametrize("point", ["weights", "state", "pointer"])
 def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, point):
     _save(tmp_path, 1, value=1.0)
-    proc = subprocess.run([sys.executable, "-c", CRASHING_SAVE, str(tmp_path), point],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 9, proc.stderr
+    child = multiprocessing.get_context("fork").Process(target=_crashing_save, args=(tmp_path, point))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 9
+    leftovers = [p.name for p in (tmp_path / "checkpoints").iterdir()]
+    if point == "pointer":
+        assert "step-00000002" in leftovers  # complete, but `last` was never moved to it
+    else:
+        assert any(name.startswith(".tmp-step-00000002-") for name in leftovers)
     assert (tmp_path / "checkpoints" / "last").read_text().strip() == "step-00000001"
     assert latest_checkpoint(tmp_path).name == "step-00000001"
     ckpt = load_checkpoint(tmp_path)

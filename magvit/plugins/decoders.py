@@ -1,13 +1,14 @@
 """Built-in decoders: `commit` (Algorithm 1), `maskgit` and `autoregressive` (Table 6 baselines).
 
 Each is an attrs config whose fields are its keys; `decode(logits_fn, cond_tokens, cond_mask,
-generator=None, uncond_logits_fn=None)` returns `(B, N)` codebook ids (SPEC §3). The decoding
-itself lives in `magvit.core.decoding`.
+generator=None, uncond_logits_fn=None)` returns `(B, N)` codebook ids (SPEC §3). A decoder whose
+class sets `causal = True` gets the transformer run causally (next-token logits) from the
+pipeline. The decoding itself lives in `magvit.core.decoding`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import torch
@@ -107,6 +108,7 @@ class Autoregressive(_Sampling):
     `temperature` is the sampling temperature (0 = argmax). `kv_cache` uses the incremental
     protocol when the logits_fn offers it, else every step runs the full sequence."""
 
+    causal: ClassVar[bool] = True  # the pipeline runs the transformer causally for this decoder
     temperature: float = attrs.field(default=1.0, validator=_at_least(0))
     kv_cache: bool = True
 

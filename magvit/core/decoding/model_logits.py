@@ -1,0 +1,37 @@
+"""A token transformer seen through the decoders' protocols (`protocols.py`).
+
+The transformer reads `[prefix] + latent` (the prefix is `[prompt, class]` or `[class]`) and
+returns logits over the codebook at every position. `PrefixedLogits` hides the prefix:
+
+- bidirectional (COMMIT, MaskGIT): `fn(latent)` returns the logits at the latent positions;
+- causal (autoregressive): `fn(latent)[:, i]` is read at sequence position `prefix + i - 1`,
+  the one that sees exactly the prefix and latent tokens before `i`; `start`/`step` give the
+  same logits from the transformer's KV cache (`new_kv_cache`, `forward_cached`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PrefixedLogits:
+    def __init__(self, transformer: nn.Module, prefix: torch.Tensor, causal: bool = False):
+        self.transformer, self.prefix, self.causal = transformer, prefix, causal
+
+    def __call__(self, latent: torch.Tensor) -> torch.Tensor:
+        p = self.prefix.shape[1]
+        if not self.causal:
+            return self.transformer(torch.cat([self.prefix, latent], dim=1))[:, p:]
+        sequence = torch.cat([self.prefix, latent[:, :-1]], dim=1)
+        return self.transformer(sequence, causal=True)[:, p - 1:]
+
+    # -- the KV-cache protocol (used by the autoregressive decoder when causal) ---------------
+    def start(self, batch_size: int):
+        if batch_size != self.prefix.shape[0]:
+            raise ValueError(f"prefix has batch {self.prefix.shape[0]}, asked for {batch_size}")
+        cache = self.transformer.new_kv_cache(batch_size, self.transformer.config.num_positions)
+        return cache, self.transformer.forward_cached(self.prefix, cache)[:, -1]
+
+    def step(self, cache, tokens: torch.Tensor) -> torch.Tensor:
+        return self.transformer.forward_cached(tokens, cache)

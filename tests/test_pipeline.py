@@ -1,0 +1,147 @@
+"""The generation pipeline on a tiny random-weight model."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+import torch
+from decoder_stubs import WithoutCache
+from generation_fixtures import CLIP, LATENT, random_clip, tiny_bundle
+
+import magvit
+from magvit.core.decoding.model_logits import PrefixedLogits
+from magvit.core.tokens import build_sequence
+from magvit.errors import MagvitError
+from magvit.pipeline import Pipeline, outpaint_ultrawide
+from magvit.registry.experiment import validate_experiment
+
+FAST = {"decoder": {"kind": "commit", "steps": 4}}  # few steps keep the tests quick
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return Pipeline(tiny_bundle(validate_experiment(FAST)))
+
+
+class Spy:
+    """Wraps the transformer and records every sequence it is given."""
+
+    def __init__(self, model):
+        self.model, self.inputs = model, []
+        self.config = model.config
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def eval(self):
+        return self
+
+    def __call__(self, ids, **kwargs):
+        self.inputs.append(ids.clone())
+        return self.model(ids, **kwargs)
+
+
+def test_frame_prediction_returns_condition_video_and_tokens(pipe):
+    clip = random_clip()
+    result = pipe.generate("fp", clip, seed=0)
+    padded, mask = magvit.registries().tasks.create("fp").condition(clip.unsqueeze(0))
+    assert torch.equal(result.condition, padded)
+    assert torch.equal(result.pixel_mask, mask)
+    assert result.video.shape == (1, 3, *CLIP) and result.tokens.shape == (1, *LATENT)
+    assert result.tokens.dtype == torch.int64 and int(result.tokens.max()) < 512
+    assert 0 <= float(result.video.min()) and float(result.video.max()) <= 1
+    assert torch.equal(result.side_by_side()[..., :16], padded)
+    assert torch.equal(result.side_by_side()[..., 16:], result.video)
+    assert set(result.seconds) == {"tokenizer", "transformer"}
+    assert all(s > 0 for s in result.seconds.values())
+
+
+def test_a_seed_reproduces_the_result(pipe):
+    clip = random_clip(seed=1)
+    a, b = (pipe.generate("opv", clip, seed=5).tokens for _ in range(2))
+    c = pipe.generate("opv", clip, seed=6).tokens
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_sequences_carry_the_task_prompt_and_class(pipe):
+    spy = Spy(pipe.transformer)
+    spied = Pipeline(pipe.bundle)
+    spied.transformer = spy
+    spied.generate("cfp", random_clip(2), label=[2, 0])
+    vocab = pipe.vocab
+    first = spy.inputs[0]
+    assert first[:, 0].tolist() == [vocab.prompt_id("cfp")] * 2
+    assert first[:, 1].tolist() == [512 + 2, 512 + 0]
+    assert len(spy.inputs) == 4  # the experiment's steps, one forward each
+
+
+def test_samples_and_batch_size_split_the_work(pipe):
+    result = pipe.generate("cg", label=[0, 1], samples=2, batch_size=3, seed=0)
+    assert result.video.shape == (4, 3, *CLIP)
+    assert not torch.equal(result.tokens[0], result.tokens[1])  # two samples of class 0
+
+
+def test_maskgit_keeps_the_condition_tokens_commit_may_refine_them(pipe):
+    clip = random_clip(seed=2)
+    task = magvit.registries().tasks.create("fp")
+    z_cond = pipe.tokenizer.encode(task.condition(clip.unsqueeze(0))[0])
+    first_frame = task.latent_mask(LATENT, pipe.tokenizer.factors)
+    kept = pipe.generate("fp", clip, decoder=pipe.make_decoder("maskgit", steps=4)).tokens
+    assert torch.equal(kept[0][first_frame], z_cond[0][first_frame])
+    refined = pipe.generate("fp", clip, decoder="commit", seed=0).tokens
+    assert not torch.equal(refined[0][first_frame], z_cond[0][first_frame])
+
+
+def test_autoregressive_with_and_without_cache_agree_on_the_real_transformer(pipe):
+    """The causal view of the transformer, full-sequence or KV-cached, samples the same tokens."""
+    vocab = pipe.vocab
+    prefix = build_sequence(vocab, torch.zeros(2, 0, dtype=torch.long), "fp", None)
+    cond_tokens = torch.randint(0, 512, (2, 64), generator=torch.Generator().manual_seed(0))
+    cond_mask = torch.zeros(2, 64, dtype=torch.bool)
+    cond_mask[:, :48] = True  # fed; the last 16 positions are sampled
+    decoder = pipe.make_decoder("autoregressive")
+    runs = []
+    for kv_cache in (True, False):
+        logits_fn = PrefixedLogits(pipe.transformer, prefix, causal=True)
+        with torch.inference_mode():
+            runs.append(attrs.evolve(decoder, kv_cache=kv_cache).decode(
+                logits_fn if kv_cache else WithoutCache(logits_fn), cond_tokens, cond_mask,
+                generator=torch.Generator().manual_seed(4)))
+    assert torch.equal(runs[0], runs[1])
+    assert torch.equal(runs[0][:, :48], cond_tokens[:, :48])
+
+
+def test_decoder_comes_from_the_experiment_with_the_vocabulary_ids():
+    exp = validate_experiment({"decoder": {"kind": "maskgit", "steps": 4, "schedule": "exp"}})
+    pipe = Pipeline(tiny_bundle(exp))
+    assert type(pipe.decoder).__name__ == "MaskGIT"
+    assert (pipe.decoder.steps, pipe.decoder.schedule.kind) == (4, "exp")
+    assert (pipe.decoder.codebook_size, pipe.decoder.mask_id) == (512, pipe.vocab.mask_id)
+    assert pipe.make_decoder("maskgit", steps=6).steps == 6  # overrides keep the rest
+    assert pipe.make_decoder("maskgit", steps=6).schedule.kind == "exp"
+    assert pipe.make_decoder("commit").steps == 12  # another kind starts from its defaults
+
+
+def test_bad_requests_name_the_fix(pipe):
+    clip = random_clip()
+    with pytest.raises(MagvitError, match=r"not trained for task 'ipc'; its tasks are: fp, cg"):
+        pipe.generate("ipc", clip)
+    with pytest.raises(MagvitError, match=r"task 'cfp' needs a class label; pass one \(--class N\)"):
+        pipe.generate("cfp", clip)
+    with pytest.raises(MagvitError, match=r"task 'fp' takes no class label"):
+        pipe.generate("fp", clip, label=1)
+    with pytest.raises(MagvitError, match=r"task 'fp' needs a condition video"):
+        pipe.generate("fp")
+    with pytest.raises(MagvitError, match=r"expected clips shaped \(B, 3, 8, 16, 16\).*got \(1, 3, 8, 32, 32\)"):
+        pipe.generate("fp", torch.rand(3, 8, 32, 32))
+    with pytest.raises(MagvitError, match=r"class labels \[7\] are outside \[0, 3\)"):
+        pipe.generate("cg", label=7)
+
+
+def test_ultrawide_outpainting_grows_both_sides_and_keeps_the_strip(pipe):
+    strip = random_clip(seed=5)[..., 4:12]  # the centre half of a 16-wide clip
+    wide = outpaint_ultrawide(pipe, strip, repeats=2, seed=0)
+    assert wide.shape == (3, 8, 16, 8 + 2 * 2 * 4)
+    assert torch.equal(wide[..., 8:16], strip)
+    with pytest.raises(MagvitError, match=r"needs a strip shaped \(3, 8, 16, >= 8\)"):
+        outpaint_ultrawide(pipe, strip[..., :5], repeats=1)

@@ -89,3 +89,21 @@ def test_stream_with_workers_matches_in_process():
     workers = list(BatchStream(data, 4, seed=2, start_step=1, stop_step=5, num_workers=2))
     assert [b["index"].tolist() for b in workers] == [b["index"].tolist() for b in in_process]
     assert [b["epoch"].tolist() for b in workers] == [[0] * 4, [0] * 4, [1] * 4, [1] * 4]
+
+
+def test_partition_property_over_random_shapes():
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        world = int(torch.randint(1, 5, (1,), generator=rng))
+        batch = world * int(torch.randint(1, 5, (1,), generator=rng))
+        n = batch + int(torch.randint(0, 40, (1,), generator=rng))
+        per_epoch = n // batch
+        step = int(torch.randint(0, 3 * per_epoch, (1,), generator=rng))
+        shards = [batch_indices(n, batch, seed=5, step=step, rank=r, world_size=world) for r in range(world)]
+        flat = [i for shard in shards for i in shard]
+        assert flat == batch_indices(n, batch, seed=5, step=step)
+        assert len(set(flat)) == batch and all(0 <= i < n for i in flat)
+        epoch_start = step - step % per_epoch  # no sample repeats within an epoch
+        epoch = [i for s in range(epoch_start, epoch_start + per_epoch)
+                 for i in batch_indices(n, batch, seed=5, step=s)]
+        assert len(set(epoch)) == per_epoch * batch

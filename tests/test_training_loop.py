@@ -9,7 +9,7 @@ import signal
 import pytest
 import torch
 
-from magvit.core.training.checkpoint import list_checkpoints, load_checkpoint
+from magvit.core.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from magvit.core.training.loop import TrainLoop
 from magvit.core.training.lr import warmup_cosine
 from magvit.core.training.precision import NonFiniteLossError
@@ -126,6 +126,12 @@ def test_resume_without_checkpoint_starts_fresh_and_finished_run_does_nothing(tm
             raise AssertionError("a finished run must not train again")
 
     assert loop(tmp_path).run(Untouchable(), resume=True) == last
+
+
+def test_resume_refuses_a_checkpoint_without_loop_state(tmp_path):
+    save_checkpoint(tmp_path, 4, weights={"model": {}}, state={"note": "exported weights"})
+    with pytest.raises(MagvitError, match="step-00000004 was not written by a training loop"):
+        loop(tmp_path).run(Faulty(), resume=True)
 
 
 def test_loop_settings_are_checked(tmp_path):

@@ -178,6 +178,11 @@ class TrainLoop:
         if path is None:
             return 0
         ckpt = load_checkpoint(path)
+        if not {"stage", "rng"} <= set(ckpt.state):
+            raise MagvitError(
+                f"checkpoint {path} was not written by a training loop (no stage/RNG state), so "
+                "it cannot be resumed; start a new run that initialises from its weights instead"
+            )
         stage.load_payload(ckpt.weights, ckpt.state["stage"])
         rng = ckpt.state["rng"]
         # Each rank continues its own streams; a different world size reuses them round-robin.

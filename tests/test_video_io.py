@@ -153,3 +153,22 @@ def test_write_refuses_bad_input(tmp_path):
         write_video(tmp_path / "x.mp4", torch.zeros(3, 1, 3, 5), pixel_format="yuv420p")
     with pytest.raises(MagvitError, match="only .png"):
         write_image(tmp_path / "x.jpg", clip[:, 0])
+
+
+@pytest.mark.parametrize("suffix,codec", [(".avi", "mpeg4"), (".mkv", "libx264"),
+                                          (".webm", "libvpx-vp9"), (".mpg", "mpeg2video")])
+def test_reads_other_containers_and_codecs(tmp_path, suffix, codec):
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {codec} encoder")
+    path = tmp_path / f"ramp{suffix}"
+    clip = ramp_clip(frames=6)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 24, 16, "yuv420p"
+        for k in range(6):
+            array = clip[:, k].mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode(None))
+    assert probe_video(path, count_frames=True).frames == 6
+    levels = read_video(path, start=1, stride=2).mean(dim=(0, 2, 3))
+    assert levels == pytest.approx([2 / 8, 4 / 8, 6 / 8], abs=0.02)

@@ -137,3 +137,14 @@ def test_resume_refuses_a_checkpoint_without_loop_state(tmp_path):
 def test_loop_settings_are_checked(tmp_path):
     with pytest.raises(MagvitError, match="train.checkpoint_every must be at least 1, got 0"):
         TrainLoop(tmp_path, total_steps=5, checkpoint_every=0)
+
+
+def test_metric_window_averages_each_metric_over_the_steps_it_appeared():
+    from magvit.core.training.distributed import DistContext
+    from magvit.core.training.loop import _MetricWindow
+
+    window = _MetricWindow()
+    window.add({"loss": 1.0})
+    window.add({"loss": 3.0, "disc": 10.0})  # the discriminator starts later
+    assert window.mean(DistContext()) == {"disc": 10.0, "loss": 2.0}
+    assert window.mean(DistContext()) == {}  # emptied after a log line

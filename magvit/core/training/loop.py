@@ -78,22 +78,23 @@ class _InterruptFlag:
 
 
 class _MetricWindow:
-    """Running sums of the metrics since the last log line."""
+    """Running sums of the metrics since the last log line (a metric may skip some steps)."""
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
-        self.count = 0
+        self.counts: dict[str, int] = {}
 
     def add(self, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
             self.sums[name] = self.sums.get(name, 0.0) + value
-        self.count += 1
+            self.counts[name] = self.counts.get(name, 0) + 1
 
     def mean(self, ctx: DistContext) -> dict[str, float]:
+        """The window's means, averaged over ranks (every rank must report the same names)."""
         names = sorted(self.sums)
-        values = torch.tensor([self.sums[n] / self.count for n in names], dtype=torch.float64)
+        values = torch.tensor([self.sums[n] / self.counts[n] for n in names], dtype=torch.float64)
         values = all_reduce_mean(values, ctx).cpu() if names else values
-        self.sums, self.count = {}, 0
+        self.sums, self.counts = {}, {}
         return dict(zip(names, values.tolist()))
 
 

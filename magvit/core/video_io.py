@@ -223,22 +223,33 @@ def _palette(pixels: torch.Tensor, colours: int) -> tuple[torch.Tensor, torch.Te
     if len(unique) <= colours:
         palette = unique
     else:
-        boxes = [unique.float()]
+        boxes = [_ColourBox(unique.float())]
         while len(boxes) < colours:
-            ranges = [(b.amax(0) - b.amin(0)).max().item() if len(b) > 1 else -1 for b in boxes]
-            widest = int(np.argmax(ranges))
-            if ranges[widest] <= 0:
+            widest = max(range(len(boxes)), key=lambda i: boxes[i].extent)
+            if boxes[widest].extent <= 0:
                 break
-            box = boxes.pop(widest)
-            channel = int((box.amax(0) - box.amin(0)).argmax())
-            box = box[box[:, channel].argsort()]
-            boxes += [box[: len(box) // 2], box[len(box) // 2:]]
-        palette = torch.stack([b.mean(0) for b in boxes]).round().to(torch.uint8)
+            boxes += boxes.pop(widest).split()
+        palette = torch.stack([b.pixels.mean(0) for b in boxes]).round().to(torch.uint8)
     indices = torch.cat([
         torch.cdist(chunk.float(), palette.float()).argmin(1)
         for chunk in pixels.split(65536)
     ])
     return palette, indices.to(torch.uint8)
+
+
+class _ColourBox:
+    """A set of distinct colours; median cut splits it across its widest channel."""
+
+    def __init__(self, pixels: torch.Tensor):
+        self.pixels = pixels
+        spans = pixels.amax(0) - pixels.amin(0)
+        self.channel = int(spans.argmax())
+        self.extent = float(spans[self.channel]) if len(pixels) > 1 else -1.0
+
+    def split(self) -> list[_ColourBox]:
+        ordered = self.pixels[self.pixels[:, self.channel].argsort()]
+        half = len(ordered) // 2
+        return [_ColourBox(ordered[:half]), _ColourBox(ordered[half:])]
 
 
 def write_image(path: str | Path, image: torch.Tensor) -> Path:

@@ -1,0 +1,109 @@
+"""`magvit generate --checkpoint C --task fp --input clip.mp4 --output out.mp4`.
+
+Loads a stage-2 bundle, generates for one task and writes the result as a video. The decoder is
+the experiment's unless `--decoder` names another; `--steps`, `--schedule`, `--temperature`,
+`--top-k`, `--guidance-scale` and `--no-kv-cache` override its config. `--ultrawide N` widens
+a vertical strip by N vertical outpaintings on each side (paper Fig. 17).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from magvit.errors import MagvitError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="generate videos with a trained transformer checkpoint")
+    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint of `train transformer`")
+    p.add_argument("--task", required=True, help="task name (fp, fi, opc, ..., cg, cfp)")
+    p.add_argument("--input", type=Path, help="condition video (not needed for cg)")
+    p.add_argument("--class", dest="label", type=int, help="class label for cg / cfp")
+    p.add_argument("--output", type=Path, required=True, help=".mp4 or .gif; several samples get -1, -2, ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=1, help="results per input")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--side-by-side", action="store_true", help="write condition | result")
+    p.add_argument("--ultrawide", type=int, metavar="N",
+                   help="outpaint a vertical strip N times on each side (task opv)")
+    p.add_argument("--fps", type=float, default=8.0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    d = p.add_argument_group("decoder")
+    d.add_argument("--decoder", help="commit, maskgit, autoregressive, or a plugin's decoder")
+    d.add_argument("--steps", type=int)
+    d.add_argument("--schedule", help="mask schedule name (cosine, linear, pow, log, exp)")
+    d.add_argument("--temperature", type=float)
+    d.add_argument("--top-k", type=int)
+    d.add_argument("--guidance-scale", type=float)
+    d.add_argument("--no-kv-cache", dest="kv_cache", action="store_false", default=None,
+                   help="autoregressive: recompute the full sequence every step")
+    p.set_defaults(func=run)
+
+
+DECODER_OPTIONS = ("steps", "schedule", "temperature", "top_k", "guidance_scale", "kv_cache")
+
+
+def run(args) -> int:
+    from magvit.core.video_io import write_video
+    from magvit.pipeline import Pipeline
+
+    if args.samples < 1 or args.batch_size < 1:
+        raise MagvitError("--samples and --batch-size must be at least 1")
+    overrides = {k: getattr(args, k) for k in DECODER_OPTIONS if getattr(args, k) is not None}
+    pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
+                                    **overrides)
+    print(f"decoder {type(pipe.decoder).__name__}: {_describe(pipe.decoder)}")
+    pipe.task(args.task)  # an unknown task fails before any video is read
+    if args.ultrawide is not None:
+        videos = [_ultrawide(pipe, args)]
+    else:
+        if args.input is not None and not args.input.is_file():
+            raise MagvitError(f"input video {args.input} does not exist")
+        result = pipe.generate(args.task, args.input, label=args.label, seed=args.seed,
+                               samples=args.samples, batch_size=args.batch_size, progress=True)
+        videos = list(result.side_by_side() if args.side_by_side else result.video)
+        print(f"tokenizer {result.seconds['tokenizer']:.2f} s, "
+              f"transformer {result.seconds['transformer']:.2f} s")
+    for path, video in zip(_output_paths(args.output, len(videos)), videos):
+        write_video(path, video.cpu(), fps=args.fps)
+        print(f"wrote {path}")
+    return 0
+
+
+def _describe(decoder) -> str:
+    from magvit.registry.schema import config_dict
+
+    try:
+        config = config_dict(decoder)
+    except Exception:  # a third-party decoder that is not an attrs class
+        return repr(decoder)
+    return ", ".join(f"{k}={v['kind'] if isinstance(v, dict) and 'kind' in v else v}"
+                     for k, v in config.items())
+
+
+def _output_paths(output: Path, count: int) -> list[Path]:
+    if count == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}-{i + 1}{output.suffix}") for i in range(count)]
+
+
+def _ultrawide(pipe, args) -> torch.Tensor:
+    from magvit.core.video_io import read_video
+    from magvit.pipeline import outpaint_ultrawide
+
+    if args.input is None or not args.input.is_file():
+        raise MagvitError("--ultrawide needs --input, a video of the vertical strip to widen")
+    if args.ultrawide < 1:
+        raise MagvitError(f"--ultrawide must be at least 1, got {args.ultrawide}")
+    frames, height, _ = pipe.clip_shape
+    strip = read_video(args.input, frames=frames)
+    if strip.shape[1] < frames:
+        raise MagvitError(f"{args.input} has {strip.shape[1]} frames; the model needs {frames}")
+    if strip.shape[2] != height:  # scale to the model's height, keeping the aspect ratio
+        width = max(1, round(strip.shape[3] * height / strip.shape[2]))
+        strip = torch.nn.functional.interpolate(strip, size=(height, width), mode="bilinear",
+                                                antialias=True, align_corners=False).clamp(0, 1)
+    return outpaint_ultrawide(pipe, strip, args.ultrawide, task=args.task, seed=args.seed,
+                              label=args.label, progress=True)

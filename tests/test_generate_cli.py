@@ -1,0 +1,80 @@
+"""`magvit generate` end to end on a tiny random-weight checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+from generation_fixtures import random_clip, save_tiny_bundle
+
+from magvit.cli.main import main
+from magvit.core.video_io import read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    save_tiny_bundle(run, {"decoder": {"kind": "commit", "steps": 3}})
+    return run
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("in") / "clip.mp4", random_clip(), fps=8)
+
+
+def generate(checkpoint, *args) -> int:
+    return main(["generate", "--checkpoint", str(checkpoint), "--device", "cpu", *args])
+
+
+def test_frame_prediction_writes_the_result_and_reports_the_decoder(checkpoint, clip_file, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert generate(checkpoint, "--task", "fp", "--input", str(clip_file), "--output", str(out)) == 0
+    assert read_video(out).shape == (3, 8, 16, 16)
+    printed = capsys.readouterr().out
+    assert "decoder Commit: " in printed and "steps=3" in printed and "schedule=cosine" in printed
+    assert "mask_id=516" in printed and f"wrote {out}" in printed
+
+
+def test_overrides_side_by_side_and_samples(checkpoint, clip_file, tmp_path, capsys):
+    out = tmp_path / "pair.mp4"
+    code = generate(checkpoint, "--task", "opv", "--input", str(clip_file), "--output", str(out),
+                    "--decoder", "maskgit", "--steps", "2", "--schedule", "exp",
+                    "--temperature", "1.5", "--samples", "2", "--side-by-side")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "decoder MaskGIT: " in printed
+    assert "steps=2" in printed and "schedule=exp" in printed and "temperature=1.5" in printed
+    for name in ("pair-1.mp4", "pair-2.mp4"):
+        assert read_video(tmp_path / name).shape == (3, 8, 16, 32)
+
+
+def test_class_generation_needs_no_input(checkpoint, tmp_path):
+    out = tmp_path / "cg.gif"
+    assert generate(checkpoint, "--task", "cg", "--class", "1", "--output", str(out)) == 0
+    assert read_video(out).shape == (3, 8, 16, 16)
+
+
+def test_ultrawide_widens_a_strip(checkpoint, tmp_path):
+    strip = write_video(tmp_path / "strip.mp4", random_clip()[..., 4:12], fps=8)
+    out = tmp_path / "wide.mp4"
+    assert generate(checkpoint, "--task", "opv", "--input", str(strip), "--ultrawide", "1",
+                    "--steps", "1", "--output", str(out)) == 0
+    assert read_video(out).shape == (3, 8, 16, 8 + 2 * 4)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "fp", "--steps", "0"], "decoders.commit: steps must be >= 1, got 0"),
+    (["--task", "fp", "--schedule", "cosin"], "unknown schedule 'cosin'"),
+    (["--task", "fp", "--no-kv-cache"], "decoders.commit.kv_cache: unknown key"),
+    (["--task", "fp"], "task 'fp' needs a condition video; pass one (--input)"),
+    (["--task", "cfp", "--input", "missing.mp4"], "input video missing.mp4 does not exist"),
+    (["--task", "cg"], "task 'cg' needs a class label; pass one (--class N)"),
+    (["--task", "ipc", "--input", "x"], "not trained for task 'ipc'"),
+])
+def test_bad_input_exits_2_with_the_fix(checkpoint, tmp_path, capsys, args, message):
+    assert generate(checkpoint, *args, "--output", str(tmp_path / "o.mp4")) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_checkpoint_exits_2(tmp_path, capsys):
+    assert generate(tmp_path / "nope", "--task", "fp", "--output", str(tmp_path / "o.mp4")) == 2
+    assert "does not exist" in capsys.readouterr().err

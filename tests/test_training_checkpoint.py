@@ -136,6 +136,8 @@ def test_stale_last_pointer_falls_back_to_newest_complete(tmp_path):
 def test_missing_and_corrupt_checkpoints_name_the_path(tmp_path):
     with pytest.raises(MagvitError, match=r"checkpoint .*nowhere does not exist"):
         load_checkpoint(tmp_path / "nowhere")
+    with pytest.raises(MagvitError, match=r"checkpoint .*nowhere/last does not exist"):
+        load_weights(tmp_path / "nowhere" / "last")
     (tmp_path / "empty").mkdir()
     with pytest.raises(MagvitError, match=r"no checkpoint found at .*empty"):
         resolve_checkpoint(tmp_path / "empty")

@@ -267,7 +267,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """The step directory meant by a run dir, its `checkpoints` dir, a step dir or a `last` path."""
-    path = Path(path)
+    given = path = Path(path)
     if path.name == LAST and not path.is_dir():
         if path.is_file():
             target = _read_last(path)
@@ -276,7 +276,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
             return target
         path = path.parent  # `runs/NAME/last` is shorthand for that run's newest checkpoint
     if not path.exists():
-        raise MagvitError(f"checkpoint {path} does not exist; give a run directory or a step directory")
+        raise MagvitError(f"checkpoint {given} does not exist; give a run directory or a step directory")
     if (path / MANIFEST).is_file():
         return path
     if path.is_dir() and _STEP_DIR.match(path.name):

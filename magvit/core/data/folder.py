@@ -150,16 +150,18 @@ class VideoClips(Dataset):
         cfg = self.config
         if self.split == "train":
             g = item_generator("video_folder", self.seed, self.epoch, index)
-            start = clips.random_window(entry.frames, cfg.frames, cfg.stride, g)
+            video = self._read(entry, clips.random_window(entry.frames, cfg.frames, cfg.stride, g))
+            top, left = clips.random_crop(*video.shape[-2:], cfg.resolution, g)
         else:
             window, crop = divmod(index % self.clips_per_video, cfg.eval_crops)
-            start = clips.uniform_windows(entry.frames, cfg.frames, cfg.stride, cfg.eval_windows)[window]
+            starts = clips.uniform_windows(entry.frames, cfg.frames, cfg.stride, cfg.eval_windows)
+            video = self._read(entry, starts[window])
+            top, left = clips.uniform_crops(*video.shape[-2:], cfg.resolution, cfg.eval_crops)[crop]
+        return clips.crop(video, top, left, cfg.resolution).contiguous()
+
+    def _read(self, entry: VideoEntry, start: int) -> torch.Tensor:
+        """Frames from `start`, short side resized to the resolution, padded to full length."""
+        cfg = self.config
         video = read_video(entry.path, frames=cfg.frames, stride=cfg.stride, start=start,
                            resolution=cfg.resolution, crop=False)
-        video = clips.pad_frames(video, cfg.frames)
-        height, width = video.shape[-2:]
-        if self.split == "train":
-            top, left = clips.random_crop(height, width, cfg.resolution, g)
-        else:
-            top, left = clips.uniform_crops(height, width, cfg.resolution, cfg.eval_crops)[crop]
-        return clips.crop(video, top, left, cfg.resolution).contiguous()
+        return clips.pad_frames(video, cfg.frames)

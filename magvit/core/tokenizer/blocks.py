@@ -6,6 +6,8 @@ checkpoint inflates into the 3D model one weight at a time.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,7 +26,8 @@ def conv(in_ch: int, out_ch: int, kernel: int, padding: str, temporal_kernel: in
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(32, channels), channels, eps=1e-6)
+    """GN with 32 groups (fewer when the width is not a multiple of 32, as in small models)."""
+    return nn.GroupNorm(math.gcd(32, channels), channels, eps=1e-6)
 
 
 class ResBlock(nn.Module):

@@ -47,7 +47,7 @@ PRESETS: dict[str, Architecture] = {
         channel_multipliers=(1, 2, 4), temporal_downsample=(True, True), disc_multipliers=(2, 4, 4, 4),
     ),
     "tiny": Architecture(
-        base_channels=32, channel_multipliers=(1, 2, 2), temporal_downsample=(True, False),
+        base_channels=16, channel_multipliers=(1, 2, 4), temporal_downsample=(True, False),
         num_res_blocks=1, embedding_dim=32, codebook_size=512,
         disc_channels=16, disc_multipliers=(2, 4, 4),
     ),

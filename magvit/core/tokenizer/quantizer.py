@@ -89,10 +89,12 @@ class VectorQuantizer(nn.Module):
         return (self.hits == 0).nonzero().flatten()
 
     @torch.no_grad()
-    def restart_dead_codes(self, z: torch.Tensor, generator: torch.Generator | None = None) -> int:
+    def restart_dead_codes(self, z: torch.Tensor,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
         """Move every dead code onto a random encoder output of `z (B, D, ...)`; reset counts.
 
-        Under DDP rank 0 picks the vectors and broadcasts them, so the ranks stay identical.
+        Returns the restarted code indices. Under DDP rank 0 picks the vectors and broadcasts
+        them, so the ranks stay identical.
         """
         dead = self.dead_codes()
         if len(dead):
@@ -103,4 +105,4 @@ class VectorQuantizer(nn.Module):
                 dist.broadcast(new, src=0)
             self.codebook[dead] = new
         self.hits.zero_()
-        return len(dead)
+        return dead

@@ -1,0 +1,38 @@
+"""The `[losses]` section of a tokenizer experiment (SPEC §5 defaults: the paper's recipe)."""
+
+from __future__ import annotations
+
+import attrs
+
+from magvit.registry.components import Component
+from magvit.registry.schema import validate
+
+PerceptualComponent = Component.of("perceptual_losses")
+
+
+def _non_negative(_instance, attribute, value) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+@attrs.define(kw_only=True)
+class TokenizerLosses:
+    l2: float = attrs.field(default=1.0, validator=_non_negative)
+    gan: float = attrs.field(default=0.1, validator=_non_negative)  # 0 = no discriminator
+    gan_start_step: int = 0
+    r1_cost: float = attrs.field(default=10.0, validator=_non_negative)
+    lecam: float = attrs.field(default=0.0, validator=_non_negative)  # paper: on; release: 0
+    lecam_decay: float = 0.999
+    disc_lr: float | None = None  # None = train.lr
+    perceptual: float = attrs.field(default=0.1, validator=_non_negative)
+    # The network behind the perceptual loss; none = no perceptual loss (e.g. no weights file).
+    perceptual_model: PerceptualComponent | None = None
+    # Codebook usage is counted over windows of this many steps; codes unused in a whole
+    # window are dead and, with `restart_dead_codes`, moved onto encoder outputs.
+    usage_window: int = 100
+    restart_dead_codes: bool = False
+
+
+def tokenizer_losses(section: dict) -> TokenizerLosses:
+    """Validate an experiment's `[losses]` table (every problem reported as `losses.<key>`)."""
+    return validate(TokenizerLosses, section, path="losses")

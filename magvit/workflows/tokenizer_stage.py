@@ -1,0 +1,197 @@
+"""One stage-1 training step: the generator (VQ autoencoder) then, with a GAN, the discriminator.
+
+Generator loss = l2·MSE + quantizer losses (+ perceptual + gan·non-saturating, when on);
+discriminator loss = non-saturating + R1 (+ lecam·LeCam). Adam with the experiment's betas
+(paper: (0, 0.99)), warm-up + cosine lr, generator EMA (the EMA weights are the tokenizer).
+Losses run in fp32 under bf16 autocast. Under DDP the generator is wrapped in
+DistributedDataParallel; the discriminator's gradients are averaged by hand, because R1 needs a
+double backward that DDP's hooks do not support.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import torch
+import torch.distributed as dist
+
+from magvit.core.losses.gan import discriminator_loss, generator_loss
+from magvit.core.losses.lecam import LeCam
+from magvit.core.losses.r1 import r1_penalty
+from magvit.core.tokenizer.discriminator import Discriminator
+from magvit.core.tokenizer.quality import psnr
+from magvit.core.tokenizer.quantizer import perplexity
+from magvit.core.training import (
+    EMA,
+    BatchStream,
+    DistContext,
+    autocast,
+    make_lr_scheduler,
+    unwrap,
+    wrap_ddp,
+)
+from magvit.workflows.tokenizer_losses import TokenizerLosses
+
+
+class TokenizerStage:
+    def __init__(self, model, data, losses: TokenizerLosses, train, *, ctx: DistContext,
+                 seed: int, precision: str = "fp32", eval_data=None):
+        self.ctx, self.losses, self.train, self.seed = ctx, losses, train, seed
+        self.precision, self.data, self.eval_data = precision, data, eval_data
+        self.model = model.to(ctx.device)
+        self.ddp = wrap_ddp(self.model, ctx)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=train.lr, betas=train.betas)
+        self.sched = self._schedule(self.opt)
+        self.ema = EMA(self.model, train.ema_decay) if train.ema_decay else None
+        self.disc = None
+        if losses.gan:
+            video = data[0]["video"]
+            arch = self.model.arch
+            self.disc = Discriminator(arch.disc_channels, arch.disc_multipliers,
+                                      video.shape[1], video.shape[2]).to(ctx.device)
+            self.disc_opt = torch.optim.Adam(
+                self.disc.parameters(), lr=losses.disc_lr or train.lr, betas=train.betas)
+            self.disc_sched = self._schedule(self.disc_opt)
+            self.lecam = LeCam(losses.lecam_decay).to(ctx.device)
+        self.perceptual = None
+        if losses.perceptual and losses.perceptual_model is not None:
+            self.perceptual = losses.perceptual_model.build().to(ctx.device)
+        self.batches = None
+        self.dead = 0
+
+    def _schedule(self, opt):
+        return make_lr_scheduler(opt, warmup_steps=self.train.warmup_steps,
+                                 total_steps=self.train.steps, min_ratio=self.train.min_lr_ratio)
+
+    def begin(self, start_step: int) -> None:
+        self.batches = iter(BatchStream(
+            self.data, self.train.batch_size, seed=self.seed, start_step=start_step,
+            rank=self.ctx.rank, world_size=self.ctx.world_size, num_workers=self.train.num_workers,
+        ))
+
+    # -- one step -----------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, float]:
+        video = next(self.batches)["video"].to(self.ctx.device)
+        with autocast(self.ctx.device, self.precision):
+            recon, aux = self.ddp(video)
+        recon = recon.float()
+        l2 = (recon - video).pow(2).mean()
+        loss = self.losses.l2 * l2 + aux["quantizer_loss"]
+        metrics = {"l2": l2.item(), "quantizer": aux["quantizer_loss"].item()}
+        if self.perceptual is not None:
+            perceptual = self.perceptual(recon, video)
+            loss = loss + self.losses.perceptual * perceptual
+            metrics["perceptual"] = perceptual.item()
+        gan_on = self.disc is not None and step >= self.losses.gan_start_step
+        if gan_on:
+            self.disc.requires_grad_(False)
+            with autocast(self.ctx.device, self.precision):
+                fake_logits = self.disc(recon)
+            g_loss = generator_loss(fake_logits)
+            loss = loss + self.losses.gan * g_loss
+            metrics["g_gan"] = g_loss.item()
+        self._optimise(self.opt, self.sched, loss, self.model.parameters())
+        if self.ema is not None:
+            self.ema.update(self.model)
+        if gan_on:
+            metrics.update(self._discriminator_step(video, recon.detach()))
+        metrics.update(self._codebook_usage(step, aux))
+        metrics["psnr"] = psnr(recon.detach(), video).mean().item()
+        metrics["lr"] = self.sched.get_last_lr()[0]
+        return metrics
+
+    def _optimise(self, opt, sched, loss, params, average_grads: bool = False) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in params if p.grad is not None]
+        if average_grads and self.ctx.distributed:
+            for p in params:
+                dist.all_reduce(p.grad)
+                p.grad /= self.ctx.world_size
+        if self.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.train.grad_clip)
+        opt.step()
+        sched.step()
+
+    def _discriminator_step(self, real, fake) -> dict[str, float]:
+        self.disc.requires_grad_(True)
+        with autocast(self.ctx.device, self.precision):
+            if self.losses.r1_cost:
+                r1, real_logits = r1_penalty(self.disc, real, self.losses.r1_cost)
+            else:
+                r1, real_logits = torch.zeros((), device=real.device), self.disc(real)
+            fake_logits = self.disc(fake)
+        loss = discriminator_loss(real_logits, fake_logits) + r1
+        metrics = {"d_loss": loss.item(), "r1": r1.item()}
+        if self.losses.lecam:
+            lecam = self.lecam(real_logits, fake_logits)
+            loss = loss + self.losses.lecam * lecam
+            metrics["lecam"] = lecam.item()
+        self._optimise(self.disc_opt, self.disc_sched, loss, self.disc.parameters(), average_grads=True)
+        return metrics
+
+    @torch.no_grad()
+    def _codebook_usage(self, step: int, aux: dict) -> dict[str, float]:
+        quantizer = self.model.quantizer
+        quantizer.record_usage(aux["codes"])
+        used = int((quantizer.hits > 0).sum())
+        if (step + 1) % self.losses.usage_window == 0:
+            self.dead = len(quantizer.dead_codes())
+            if self.losses.restart_dead_codes:
+                restarted = quantizer.restart_dead_codes(aux["latent"])
+                if self.ema is not None:  # the EMA codebook jumps with the restarted codes
+                    self.ema.shadow["quantizer.codebook"][restarted] = quantizer.codebook[restarted].float()
+            else:
+                quantizer.hits.zero_()
+        return {"perplexity": aux["perplexity"].item(), "codes_used": used, "dead_codes": self.dead}
+
+    # -- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, step: int) -> dict[str, float]:
+        """PSNR and codebook use of the EMA tokenizer on the first eval batches."""
+        model = self.tokenizer().eval()
+        scores, codes = [], []
+        n = self.train.eval_batches * self.train.batch_size
+        items = (self.eval_data[i]["video"] for i in range(min(n, len(self.eval_data))))
+        while batch := list(itertools.islice(items, self.train.batch_size)):
+            video = torch.stack(batch).to(self.ctx.device)
+            recon, aux = model(video)
+            scores.append(psnr(recon, video))
+            codes.append(aux["codes"].flatten())
+        codes = torch.cat(codes)
+        return {"psnr": torch.cat(scores).mean().item(),
+                "codes_used": int(codes.unique().numel()),
+                "perplexity": perplexity(codes, self.model.codebook_size).item()}
+
+    def tokenizer(self):
+        """A copy of the tokenizer with the EMA weights (the trained model as it ships)."""
+        model = copy.deepcopy(self.model)
+        if self.ema is not None:
+            self.ema.copy_to(model)
+        return model
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint_payload(self):
+        weights = {"model": unwrap(self.model).state_dict()}
+        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "dead": self.dead}
+        if self.ema is not None:
+            weights["ema"] = self.ema.state_dict()
+        if self.disc is not None:
+            weights["disc"] = {**self.disc.state_dict(), **{f"lecam.{k}": v for k, v in self.lecam.state_dict().items()}}
+            state.update(disc_optimizer=self.disc_opt.state_dict(), disc_scheduler=self.disc_sched.state_dict())
+        return weights, state
+
+    def load_payload(self, weights, state) -> None:
+        self.model.load_state_dict(weights["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.dead = state["dead"]
+        if self.ema is not None:
+            self.ema.load_state_dict(weights["ema"])
+        if self.disc is not None:
+            disc = {k: v for k, v in weights["disc"].items() if not k.startswith("lecam.")}
+            self.disc.load_state_dict(disc)
+            self.lecam.load_state_dict({k[6:]: v for k, v in weights["disc"].items() if k.startswith("lecam.")})
+            self.disc_opt.load_state_dict(state["disc_optimizer"])
+            self.disc_sched.load_state_dict(state["disc_scheduler"])

@@ -1,0 +1,119 @@
+"""`magvit train tokenizer EXP`: stage 1, the VQ tokenizer (SPEC §5).
+
+Reads `[data]`, `[tokenizer]` (preset + overrides, optional `init` from a 2D checkpoint),
+`[train]` and `[losses]`; runs `TrainLoop` (progress bar, atomic checkpoints, exact `--resume`,
+DDP under `torchrun`). The checkpoint's `ema` weights are the tokenizer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+import magvit
+from magvit.core.tokenizer.config import TokenizerConfig
+from magvit.core.tokenizer.loading import inflate_state, load_tokenizer_weights
+from magvit.core.training import (
+    TrainLoop,
+    cleanup,
+    load_checkpoint,
+    load_weights,
+    seed_everything,
+    setup_distributed,
+)
+from magvit.errors import MagvitError
+from magvit.registry.components import Component
+from magvit.registry.experiment import Experiment, experiment_toml, write_resolved_config
+from magvit.workflows.tokenizer_losses import tokenizer_losses
+from magvit.workflows.tokenizer_stage import TokenizerStage
+
+
+def _require(exp: Experiment, section: str) -> Any:
+    value = getattr(exp, section)
+    if value is None:
+        raise MagvitError(
+            f"{exp.source or 'the experiment'} has no [{section}] section; stage-1 training needs "
+            f"[{section}] kind = ... (see experiments/tiny-tokenizer.toml)"
+        )
+    return value
+
+
+def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.Module:
+    """The tokenizer of `[tokenizer]`, inflated from a 2D checkpoint when `init` asks for it."""
+    model = component.build()
+    init = getattr(component.config, "init", None)
+    if init is not None and init.checkpoint and not resume:
+        inflate = magvit.registries().inflations.create(init.kind)
+        inflate_state(model, load_weights(init.checkpoint), inflate, init.checkpoint)
+    return model
+
+
+def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    tokenizer, data = _require(exp, "tokenizer"), _require(exp, "data")
+    losses = tokenizer_losses(exp.losses)
+    ctx = setup_distributed(exp.run.device)
+    try:
+        seed_everything(exp.run.seed)  # same initial weights on every rank
+        dataset = data.build()
+        stage = TokenizerStage(
+            build_tokenizer(tokenizer, resume=resume), dataset.make("train", exp.run.seed), losses,
+            exp.train, ctx=ctx, seed=exp.run.seed, precision=exp.run.precision,
+            eval_data=dataset.make("eval", exp.run.seed) if exp.train.eval_every else None,
+        )
+        seed_everything(exp.run.seed, ctx.rank)
+        if ctx.is_main:
+            write_resolved_config(exp, run_dir)
+        loop = TrainLoop(
+            run_dir, total_steps=exp.train.steps, checkpoint_every=exp.train.checkpoint_every,
+            log_every=exp.train.log_every, ctx=ctx, desc=f"tokenizer {exp.run.name}",
+            files={"config.resolved.toml": experiment_toml(exp, with_plugins=True)},
+            eval_every=exp.train.eval_every,
+        )
+        last = loop.run(stage, resume=resume)
+    finally:
+        cleanup(ctx)
+    if ctx.is_main:
+        print(f"tokenizer checkpoint: {last}", file=sys.stderr)
+    return last
+
+
+def load_tokenizer(component_or_config: Component | TokenizerConfig | None = None,
+                   checkpoint: str | Path = "") -> torch.nn.Module:
+    """A tokenizer in eval mode with a checkpoint's (EMA) weights.
+
+    With no config, the `[tokenizer]` section saved in the checkpoint's resolved config is used,
+    so `load_tokenizer(checkpoint="runs/tiny-tokenizer")` is enough.
+    """
+    if component_or_config is None:
+        component_or_config = tokenizer_component_of(checkpoint)
+    if isinstance(component_or_config, TokenizerConfig):
+        from magvit.core.tokenizer.vq3d import VQ3D
+
+        model = VQ3D(attrs.evolve(component_or_config, checkpoint=""))
+    else:
+        model = component_or_config.build(checkpoint="")
+    if checkpoint:
+        load_tokenizer_weights(model, str(checkpoint))
+    return model.eval()
+
+
+def tokenizer_component_of(checkpoint: str | Path) -> Component:
+    """The `[tokenizer]` section a checkpoint was trained with."""
+    import tomllib
+
+    from magvit.registry.experiment import validate_experiment
+
+    ckpt = load_checkpoint(checkpoint)
+    text = ckpt.files.get("config.resolved.toml")
+    if text is None:
+        raise MagvitError(f"checkpoint {ckpt.path} has no config.resolved.toml; pass the experiment too")
+    raw = tomllib.loads(text)
+    raw = {k: v for k, v in raw.items() if k in ("tokenizer", "run")}
+    component = validate_experiment(raw, str(ckpt.path)).tokenizer
+    if component is None:
+        raise MagvitError(f"checkpoint {ckpt.path} was not trained with a [tokenizer] section")
+    return component

@@ -1,0 +1,163 @@
+"""The stage-2 checkpoint as a self-contained bundle: everything generation needs, nothing else.
+
+A bundle is an ordinary training checkpoint directory (see `magvit.core.training.checkpoint`)
+with two weights groups, `model` (the transformer) and `tokenizer` (the frozen tokenizer's
+weights, embedded), and two files: `bundle.json` (vocabulary and prompt ids, the tasks, the
+transformer and tokenizer configs, the latent and clip shapes) and `config.resolved.toml` (the
+experiment). `load_bundle` rebuilds both models from it without reading any other file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+from magvit.core.tokens import Vocabulary
+from magvit.core.training.checkpoint import load_weights, resolve_checkpoint, save_checkpoint
+from magvit.errors import MagvitError
+from magvit.registry.components import structure_component
+from magvit.registry.converter import Problems
+from magvit.registry.experiment import (
+    Experiment,
+    TokenizerComponent,
+    TransformerComponent,
+    experiment_toml,
+    validate_experiment,
+)
+from magvit.registry.toml_files import read_toml
+
+BUNDLE_FILE = "bundle.json"
+CONFIG_FILE = "config.resolved.toml"
+FORMAT = "magvit-transformer-bundle/1"
+# Tokenizer config fields that point at weights outside the bundle; cleared when rebuilding.
+EXTERNAL_WEIGHT_FIELDS = {"checkpoint": "", "init": None}
+
+
+@attrs.frozen
+class Bundle:
+    transformer: nn.Module
+    tokenizer: nn.Module
+    vocab: Vocabulary
+    task_names: tuple[str, ...]  # the tasks trained, in prompt order when there are prompts
+    experiment: Experiment
+    meta: dict[str, Any]  # the bundle.json record, plus `step` and `path`
+
+
+def self_contained_tokenizer(component: TokenizerComponent) -> TokenizerComponent:
+    """The tokenizer's config with its external weight sources cleared (the bundle has them)."""
+    cleared = {k: v for k, v in EXTERNAL_WEIGHT_FIELDS.items() if hasattr(component.config, k)}
+    return type(component)(component.kind, attrs.evolve(component.config, **cleared))
+
+
+def bundle_record(
+    *,
+    experiment: Experiment,
+    transformer: TransformerComponent,
+    tokenizer: TokenizerComponent,
+    vocab: Vocabulary,
+    task_names: tuple[str, ...],
+    latent_shape: tuple[int, int, int],
+    clip_shape: tuple[int, int, int],
+    tokenizer_source: str = "",
+) -> dict[str, Any]:
+    """The `bundle.json` content. `transformer` carries its derived sizes (vocab, positions)."""
+    return {
+        "format": FORMAT,
+        "vocabulary": vocab.to_dict(),
+        "prompt_ids": {name: vocab.prompt_id(name) for name in vocab.task_names},
+        "task_names": list(task_names),
+        "latent_shape": list(latent_shape),
+        "clip_shape": list(clip_shape),
+        "transformer": transformer.to_dict(),
+        "tokenizer": self_contained_tokenizer(tokenizer).to_dict(),
+        "tokenizer_source": tokenizer_source,
+        "experiment_name": experiment.run.name,
+    }
+
+
+def bundle_files(record: dict[str, Any], experiment: Experiment) -> dict[str, str]:
+    return {
+        BUNDLE_FILE: json.dumps(record, indent=2) + "\n",
+        CONFIG_FILE: experiment_toml(experiment, with_plugins=True),
+    }
+
+
+def save_bundle(
+    run_dir: str | Path,
+    step: int,
+    *,
+    transformer: nn.Module,
+    tokenizer: nn.Module,
+    record: dict[str, Any],
+    experiment: Experiment,
+    state: dict | None = None,
+    keep: int | None = 3,
+) -> Path:
+    """Write a bundle as `run_dir/checkpoints/step-XXXXXXXX/` (atomically); return its path."""
+    return save_checkpoint(
+        run_dir, step,
+        weights={"model": transformer.state_dict(), "tokenizer": tokenizer.state_dict()},
+        state=state or {},
+        files=bundle_files(record, experiment),
+        meta={"bundle": FORMAT},
+        keep=keep,
+    )
+
+
+def _read_text(path: Path, name: str) -> str:
+    try:
+        return (path / name).read_text(encoding="utf-8")
+    except OSError:
+        raise MagvitError(
+            f"{path} has no {name}: it is not a stage-2 (transformer) checkpoint; give the run "
+            "directory or checkpoint written by `magvit train transformer`"
+        ) from None
+
+
+def _component(data: dict, cls, what: str, path: Path):
+    try:
+        return structure_component(dict(data), cls)
+    except Problems as exc:
+        problems = "; ".join(f"{what}.{p}: {m}" if p else f"{what}: {m}" for p, m in exc.problems)
+        raise MagvitError(f"bundle {path} cannot be rebuilt: {problems}") from None
+
+
+def _load_into(model: nn.Module, weights: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise MagvitError(f"{what} weights in {path} do not fit the recorded config: {exc}") from None
+
+
+def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
+    """Rebuild the transformer and tokenizer (eval mode, on `device`) from a stage-2 checkpoint.
+
+    `path` is a run directory, its `checkpoints/last`, or a step directory.
+    """
+    path = resolve_checkpoint(path)
+    record = json.loads(_read_text(path, BUNDLE_FILE))
+    if record.get("format") != FORMAT:
+        raise MagvitError(f"{path / BUNDLE_FILE} has format {record.get('format')!r}, expected {FORMAT!r}")
+    _read_text(path, CONFIG_FILE)  # a clear message when it is missing
+    raw = read_toml(path / CONFIG_FILE)
+    raw.pop("plugins", None)
+    raw.pop("resolved", None)
+    experiment = validate_experiment(raw, str(path / CONFIG_FILE))
+    transformer = _component(record["transformer"], TransformerComponent, "transformer", path).build()
+    tokenizer = _component(record["tokenizer"], TokenizerComponent, "tokenizer", path).build()
+    _load_into(transformer, load_weights(path, "model", fallback=None), "transformer", path)
+    _load_into(tokenizer, load_weights(path, "tokenizer", fallback=None), "tokenizer", path)
+    manifest = json.loads(_read_text(path, "checkpoint.json"))
+    return Bundle(
+        transformer=transformer.to(device).eval(),
+        tokenizer=tokenizer.to(device).eval().requires_grad_(False),
+        vocab=Vocabulary.from_dict(record["vocabulary"]),
+        task_names=tuple(record["task_names"]),
+        experiment=experiment,
+        meta={**record, "step": int(manifest["step"]), "path": str(path)},
+    )

@@ -1,0 +1,111 @@
+"""From clips to the transformer's COMMIT training input, for one task (paper §3.2, SPEC §4).
+
+    z  = tokenize(video)                     target tokens (or read from a token cache)
+    z~ = tokenize(task.condition(video))     condition tokens from the padded condition video
+    ratio = gamma(U[0,1)), per example       the mask schedule (cosine)
+    input = commit_mask(z, z~, latent mask)  [MASK] / z~ / z per Eq. 2
+    sequence = [prompt, class] + input      the task prompt with a multi-task vocabulary
+
+The class token is the label for tasks that take one (CG, CFP), dropped to the unconditional
+class with probability `class_dropout` (classifier-free guidance); other tasks get the
+unconditional class.
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+
+from magvit.core.masking import CommitBatch, commit_mask, sample_mask_ratio
+from magvit.core.tokens import Vocabulary, build_sequence
+from magvit.errors import MagvitError
+from magvit.workflows.token_memo import TokenMemo
+
+
+@attrs.frozen
+class CommitExample:
+    """A batch ready for the model: `sequence` (B, prefix + N) and the COMMIT targets/weights."""
+
+    sequence: torch.Tensor
+    batch: CommitBatch
+
+
+class CommitInputs:
+    def __init__(
+        self,
+        *,
+        tokenizer,
+        tasks: dict,
+        vocab: Vocabulary,
+        latent_shape: tuple[int, int, int],
+        schedule,
+        weight_mode: str = "mask+refine+recons",
+        class_dropout: float = 0.0,
+        memo: TokenMemo | None = None,
+    ):
+        if not 0.0 <= class_dropout <= 1.0:
+            raise MagvitError(f"commit.class_dropout must be in [0, 1], got {class_dropout}")
+        self.tokenizer, self.tasks, self.vocab = tokenizer, tasks, vocab
+        self.schedule, self.weight_mode, self.class_dropout = schedule, weight_mode, class_dropout
+        self.memo = memo
+        self.latent_masks = {
+            name: task.latent_mask(tuple(latent_shape), tuple(tokenizer.factors)).flatten()
+            for name, task in tasks.items()
+        }
+
+    @torch.no_grad()
+    def tokenize(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) -> (B, N) flattened codes, in fp32 with the tokenizer in eval mode."""
+        with torch.autocast(video.device.type, enabled=False):
+            return self.tokenizer.encode(video.float()).flatten(1)
+
+    def _remembered(self, kind: str, indices, encode, video: torch.Tensor) -> torch.Tensor:
+        if self.memo is None or indices is None:
+            return encode(video)
+        tokens = self.memo.tokens(kind, torch.as_tensor(indices), lambda rows: encode(video[rows]))
+        return tokens.to(video.device)
+
+    def class_labels(self, task_name: str, labels: torch.Tensor, generator: torch.Generator):
+        """Labels for the class token: -1 (unconditional) unless the task takes a class."""
+        labels = labels.long().cpu()
+        if not self.tasks[task_name].needs_class:
+            return torch.full_like(labels, -1)
+        if bool((labels < 0).any()):
+            raise MagvitError(
+                f"task {task_name!r} needs class labels but the dataset gave unlabelled clips "
+                "(label -1); use a labelled dataset or drop the task from [tasks]"
+            )
+        drop = torch.rand(labels.shape, generator=generator) < self.class_dropout
+        return torch.where(drop, torch.full_like(labels, -1), labels)
+
+    def __call__(
+        self,
+        task_name: str,
+        video: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        targets: torch.Tensor | None = None,
+        indices: torch.Tensor | None = None,
+    ) -> CommitExample:
+        """One COMMIT example for `task_name`. `targets` (B, N) are cached target tokens, if any;
+        `indices` are the clips' dataset indices, which key the token memo when there is one."""
+        if targets is None:
+            targets = self._remembered("target", indices, self.tokenize, video)
+        task = self.tasks[task_name]
+        cond_mask = self.latent_masks[task_name].to(targets.device)
+        if task.has_condition:  # z~ = tokens of the padded condition video
+            cond = self._remembered(
+                task_name, indices, lambda v: self.tokenize(task.condition(v)[0]), video
+            )
+        else:
+            cond, cond_mask = targets, torch.zeros_like(cond_mask)
+        ratio = sample_mask_ratio(targets.shape[0], self.schedule, generator)
+        scores = torch.rand(targets.shape, generator=generator).to(targets.device)
+        batch = commit_mask(
+            targets, cond, cond_mask.unsqueeze(0), ratio.to(targets.device),
+            mask_id=self.vocab.mask_id, scores=scores, weight_mode=self.weight_mode,
+        )
+        prompt = task_name if self.vocab.task_names else None
+        classes = self.class_labels(task_name, labels, generator)
+        sequence = build_sequence(self.vocab, batch.inputs, prompt, classes)
+        return CommitExample(sequence=sequence, batch=batch)

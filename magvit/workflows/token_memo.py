@@ -1,0 +1,34 @@
+"""Tokens remembered per clip, so a fixed clip is encoded once per task instead of every step.
+
+Valid only when dataset item i is the same clip in every epoch (the `synthetic` dataset); a
+video folder samples a new random window each epoch, and memoized tokens would then belong to
+another clip. Tokens are kept on the CPU as int16/int32 (256 tokens cost 512 bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+class TokenMemo:
+    def __init__(self, codebook_size: int):
+        self._dtype = torch.int16 if codebook_size <= 2**15 else torch.int32
+        self._store: dict[tuple[str, int], torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def tokens(
+        self, kind: str, indices: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """(B, N) tokens of clips `indices` for `kind` ("target" or a task name); `compute(rows)`
+        encodes the rows of the batch that are not remembered yet and returns (len(rows), N)."""
+        keys = [(kind, int(i)) for i in indices.tolist()]
+        missing = [row for row, key in enumerate(keys) if key not in self._store]
+        if missing:
+            fresh = compute(torch.tensor(missing)).cpu()
+            for row, tokens in zip(missing, fresh):
+                self._store[keys[row]] = tokens.to(self._dtype)
+        return torch.stack([self._store[key] for key in keys]).long()

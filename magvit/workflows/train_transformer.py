@@ -1,0 +1,39 @@
+"""`magvit train transformer EXP`: stage 2, COMMIT multi-task masked token modeling.
+
+Writes `run_dir/config.resolved.toml`, `metrics.jsonl`, `eval.json` (held-out masked-token CE
+per task, when `train.eval_every` > 0) and checkpoints under `run_dir/checkpoints/`; every
+checkpoint is a self-contained bundle (`magvit.workflows.bundle.load_bundle`). Under `torchrun`
+each process trains on its shard of the global batch (DDP; gloo on CPU).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
+from magvit.registry.experiment import Experiment, write_resolved_config
+from magvit.workflows.bundle import bundle_files
+from magvit.workflows.transformer_stage import TransformerStage
+
+
+def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    """Train the transformer of `exp` into `run_dir`; return the last checkpoint (a bundle)."""
+    ctx = setup_distributed(exp.run.device)
+    try:
+        seed_everything(exp.run.seed, ctx.rank)
+        stage = TransformerStage(exp, run_dir, ctx)
+        loop = TrainLoop(
+            run_dir,
+            total_steps=exp.train.steps,
+            checkpoint_every=exp.train.checkpoint_every,
+            log_every=exp.train.log_every,
+            ctx=ctx,
+            desc="transformer",
+            files=bundle_files(stage.record, exp),
+            eval_every=exp.train.eval_every,
+        )
+        if ctx.is_main:
+            write_resolved_config(exp, run_dir)
+        return loop.run(stage, resume=resume)
+    finally:
+        cleanup(ctx)

@@ -1,0 +1,232 @@
+"""One stage-2 training run as a `TrainLoop` stage: a COMMIT step per call, checkpoints as bundles.
+
+Each step draws its task from the weighted cycle, builds the COMMIT input for the batch with the
+frozen tokenizer, and takes one AdamW step on the loss of Eq. 3/4. Everything random in a step
+(mask ratio, scores, class dropout) comes from a generator seeded by (seed, step, rank), the data
+by (seed, step) and dropout from the RNG the loop saves, so `--resume` continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+import magvit
+from magvit.core.commit_loss import commit_loss
+from magvit.core.data.token_cache import TokenCache, build_token_cache, tokenizer_fingerprint
+from magvit.core.task_mix import TaskCycle
+from magvit.core.training import (
+    BatchStream,
+    DistContext,
+    autocast,
+    barrier,
+    check_finite,
+    make_lr_scheduler,
+    unwrap,
+    wrap_ddp,
+)
+from magvit.core.training.rng import mix_seed
+from magvit.errors import MagvitError
+from magvit.registry.experiment import Experiment
+from magvit.workflows.bundle import bundle_record
+from magvit.workflows.commit_eval import HeldOutEval
+from magvit.workflows.commit_inputs import CommitInputs
+from magvit.workflows.stage2_layout import require_sections, stage2_layout
+from magvit.workflows.token_memo import TokenMemo
+
+EVAL_FILE = "eval.json"
+TASK_LOSS_SMOOTHING = 0.8  # the per-task loss shown in the progress bar is an EMA over its steps
+
+
+class WithIndex(Dataset):
+    """Items carry their dataset index (the key of the token memo)."""
+
+    def __init__(self, items: Dataset):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return {**self.items[index], "index": index}
+
+
+class CachedTargets(Dataset):
+    """Clips paired with their cached target tokens (the clips still give the conditions)."""
+
+    def __init__(self, clips: Dataset, cache: TokenCache):
+        if len(clips) != len(cache):
+            raise MagvitError(
+                f"token cache {cache.path} holds {len(cache)} clips but the dataset has "
+                f"{len(clips)}; delete the cache to rebuild it for this dataset"
+            )
+        self.clips, self.cache = clips, cache
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        return {**self.clips[index], "tokens": self.cache[index]["tokens"], "index": index}
+
+
+def frozen_tokenizer(exp: Experiment, device: torch.device):
+    config = exp.tokenizer.config
+    if getattr(config, "checkpoint", None) == "":
+        raise MagvitError(
+            "tokenizer.checkpoint is empty: stage 2 needs a trained tokenizer. Train one with "
+            "`magvit train tokenizer ...` and set tokenizer.checkpoint to its run directory"
+        )
+    return exp.tokenizer.build().to(device).eval().requires_grad_(False)
+
+
+def adamw(model: torch.nn.Module, exp: Experiment) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices and embeddings only (not biases, not norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": exp.train.weight_decay},
+              {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=exp.train.lr, betas=tuple(exp.train.betas))
+
+
+class TransformerStage:
+    def __init__(self, exp: Experiment, run_dir: Path, ctx: DistContext):
+        require_sections(exp, "data", "tokenizer", "transformer", "tasks")
+        self.exp, self.run_dir, self.ctx, self.device = exp, Path(run_dir), ctx, ctx.device
+        self.data = exp.data.build()
+        self.tokenizer = frozen_tokenizer(exp, self.device)
+        self.tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
+        self.layout = stage2_layout(exp, self.tokenizer, self.data, self.tasks)
+        self.vocab = self.layout.vocab
+        model = self.layout.transformer.build().to(self.device)
+        self.model = wrap_ddp(model, ctx)
+        self.optimizer = adamw(model, exp)
+        self.scheduler = make_lr_scheduler(
+            self.optimizer, warmup_steps=exp.train.warmup_steps, total_steps=exp.train.steps,
+            min_ratio=exp.train.min_lr_ratio,
+        )
+        schedule = exp.commit.mask_schedule
+        schedule = schedule.build() if schedule else magvit.registries().schedules.create("cosine")
+        self.inputs = CommitInputs(
+            tokenizer=self.tokenizer, tasks=self.tasks, vocab=self.vocab,
+            latent_shape=self.layout.latent_shape, schedule=schedule,
+            weight_mode=exp.commit.weight_mode, class_dropout=exp.commit.class_dropout,
+            memo=TokenMemo(self.vocab.codebook_size) if exp.commit.memoize_tokens else None,
+        )
+        self.eval_inputs = CommitInputs(
+            tokenizer=self.tokenizer, tasks=self.tasks, vocab=self.vocab,
+            latent_shape=self.layout.latent_shape, schedule=schedule, weight_mode=exp.commit.weight_mode,
+        )
+        self.cycle = TaskCycle({n: e.weight for n, e in exp.tasks.items()}, exp.run.seed)
+        self.task_loss: dict[str, float] = {}
+        self.record = bundle_record(
+            experiment=exp, transformer=self.layout.transformer, tokenizer=exp.tokenizer,
+            vocab=self.vocab, task_names=self.layout.task_names,
+            latent_shape=self.layout.latent_shape, clip_shape=self.layout.clip_shape,
+            tokenizer_source=getattr(exp.tokenizer.config, "checkpoint", ""),
+        )
+        self.record["tokenizer_fingerprint"] = tokenizer_fingerprint(self.tokenizer)
+
+    # -- data -------------------------------------------------------------------------------------
+    def _train_dataset(self) -> Dataset:
+        clips = self.data.make("train", self.exp.run.seed)
+        path = self.exp.commit.token_cache
+        if not path:
+            return WithIndex(clips) if self.exp.commit.memoize_tokens else clips
+        if hasattr(clips, "set_epoch"):
+            clips.set_epoch(0)  # the cache holds epoch 0's clips; keep clips and tokens paired
+        fingerprint = self.record["tokenizer_fingerprint"]
+        if self.ctx.is_main and not (Path(path) / "meta.json").is_file():
+            build_token_cache(self.tokenizer, clips, path, batch_size=self.local_batch)
+        barrier(self.ctx)
+        return CachedTargets(clips, TokenCache(path, expected_fingerprint=fingerprint))
+
+    @property
+    def local_batch(self) -> int:
+        return max(1, self.exp.train.batch_size // self.ctx.world_size)
+
+    def _eval_clips(self):
+        dataset = self.data.make("eval", self.exp.run.seed)
+        count = min(len(dataset), self.exp.train.eval_batches * self.local_batch)
+        for start in range(0, count, self.local_batch):
+            items = [dataset[i] for i in range(start, min(count, start + self.local_batch))]
+            video = torch.stack([item["video"] for item in items]).to(self.device)
+            yield video, torch.tensor([int(item["label"]) for item in items])
+
+    def begin(self, start_step: int) -> None:
+        stream = BatchStream(
+            self._train_dataset(), self.exp.train.batch_size, seed=self.exp.run.seed,
+            start_step=start_step, rank=self.ctx.rank, world_size=self.ctx.world_size,
+            num_workers=self.exp.train.num_workers,
+        )
+        self.batches = iter(stream)
+        self.held_out = None
+        if self.exp.train.eval_every:
+            self.held_out = HeldOutEval(
+                self.eval_inputs, self._eval_clips(), self.layout.task_names,
+                seed=self.exp.run.seed, autocast=lambda: autocast(self.device, self.exp.run.precision),
+            )
+
+    # -- the TrainLoop protocol -------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, float]:
+        batch = next(self.batches)
+        task = self.cycle.task_at(step)
+        generator = torch.Generator().manual_seed(mix_seed(self.exp.run.seed, step, self.ctx.rank))
+        targets = batch["tokens"].flatten(1).to(self.device) if "tokens" in batch else None
+        example = self.inputs(task, batch["video"].to(self.device), batch["label"], generator,
+                              targets=targets, indices=batch.get("index"))
+        self.model.train()
+        with autocast(self.device, self.exp.run.precision):
+            logits = self.model(example.sequence)
+        loss = commit_loss(
+            logits[:, self.vocab.prefix_length:], example.batch.targets, example.batch.weights,
+            label_smoothing=self.exp.commit.label_smoothing,
+        )
+        check_finite(loss, step=step, name=f"loss ({task})")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.exp.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.exp.train.grad_clip)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        return {"loss": loss.item(), "lr": lr, **self._task_losses(task, loss.item())}
+
+    def _task_losses(self, task: str, loss: float) -> dict[str, float]:
+        if len(self.layout.task_names) == 1:
+            return {}
+        if not self.task_loss:  # before a task is seen its loss is that of the untrained model
+            self.task_loss = {name: loss for name in self.layout.task_names}
+        self.task_loss[task] = TASK_LOSS_SMOOTHING * self.task_loss[task] + (1 - TASK_LOSS_SMOOTHING) * loss
+        return {f"loss_{name}": value for name, value in self.task_loss.items()}
+
+    def checkpoint_payload(self):
+        weights = {"model": unwrap(self.model).state_dict(), "tokenizer": self.tokenizer.state_dict()}
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "task_loss": dict(self.task_loss)}
+        return weights, state
+
+    def load_payload(self, weights, state) -> None:
+        unwrap(self.model).load_state_dict(weights["model"])
+        self.tokenizer.load_state_dict(weights["tokenizer"])  # the run keeps its own tokenizer
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.task_loss = dict(state["task_loss"])
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        scores = self.held_out(unwrap(self.model))
+        if self.ctx.is_main:
+            report = {
+                "step": step,
+                "masked_token_ce": scores,
+                "mean": sum(scores.values()) / len(scores),
+                "uniform_ce": math.log(self.vocab.codebook_size),
+            }
+            (self.run_dir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
+            tqdm.write(f"eval step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        return {f"ce_{name}": value for name, value in scores.items()}

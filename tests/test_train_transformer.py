@@ -1,0 +1,129 @@
+"""`magvit train transformer`: a run from TOML alone, its bundle, exact resume, errors, DDP."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import magvit
+from magvit.core.training import save_checkpoint
+from magvit.errors import MagvitError
+from magvit.registry.experiment import validate_experiment
+from magvit.workflows import train_transformer
+from magvit.workflows.bundle import load_bundle
+from magvit.workflows.transformer_stage import TransformerStage
+
+ALL_TASKS = ("fp", "fi", "opc", "opv", "oph", "opd", "ipc", "ipd", "cg", "cfp")
+TOKENIZER = dict(kind="vq3d", preset="tiny", codebook_size=64, embedding_dim=8)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    """A (random) tiny tokenizer saved as a stage-1 run would save it."""
+    torch.manual_seed(0)
+    config = {k: v for k, v in TOKENIZER.items() if k != "kind"}
+    tokenizer = magvit.registries().tokenizers.create("vq3d", **config)
+    run = tmp_path_factory.mktemp("tokenizer")
+    save_checkpoint(run, 1, weights={"model": tokenizer.state_dict()}, state={})
+    return run
+
+
+def experiment(tokenizer_dir, tasks=ALL_TASKS, **train):
+    raw = {
+        "run": {"name": "t", "seed": 3, "device": "cpu"},
+        "data": {"kind": "synthetic", "frames": 4, "resolution": 16, "num_classes": 4,
+                 "train_clips": 16, "eval_clips": 4},
+        "tokenizer": {**TOKENIZER, "checkpoint": str(tokenizer_dir)},
+        "transformer": {"kind": "bert", "preset": "tiny", "num_layers": 1, "hidden": 32,
+                        "heads": 2, "mlp": 64},
+        "tasks": {name: {} for name in tasks},
+        "commit": {"memoize_tokens": True},
+        "train": {"steps": 4, "batch_size": 4, "lr": 1e-3, "warmup_steps": 1, "grad_clip": 1.0,
+                  "weight_decay": 0.045, "log_every": 1, "checkpoint_every": 2, **train},
+    }
+    return validate_experiment(raw)
+
+
+def test_multi_task_run_writes_eval_and_a_self_contained_bundle(tokenizer_dir, tmp_path):
+    exp = experiment(tokenizer_dir, eval_every=4, eval_batches=1)
+    last = train_transformer.train(exp, tmp_path, resume=False)
+    assert last.name == "step-00000004"
+
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert set(report["masked_token_ce"]) == set(ALL_TASKS)
+    assert report["uniform_ce"] == pytest.approx(math.log(64))
+    assert all(0 < ce < 2 * math.log(64) for ce in report["masked_token_ce"].values())
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in records if r["split"] == "train"]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    assert {f"loss_{t}" for t in ALL_TASKS} <= set(train_rows[-1])
+
+    bundle = load_bundle(tmp_path)  # needs nothing but the checkpoint
+    assert bundle.task_names == ALL_TASKS
+    assert bundle.vocab.task_names == ALL_TASKS and bundle.vocab.num_classes == 4
+    assert bundle.meta["prompt_ids"]["fp"] == bundle.vocab.prompt_id("fp") == 64 + 4 + 2
+    assert bundle.meta["latent_shape"] == [2, 4, 4] and bundle.meta["step"] == 4
+    assert bundle.meta["tokenizer"]["checkpoint"] == ""  # weights are embedded, not referenced
+    assert bundle.transformer.config.num_positions == 2 + 32
+    assert bundle.transformer.config.vocab_size == 64 + 4 + 1 + 1 + 10
+    saved = torch.load(last / "state.pt", weights_only=True)
+    assert saved["stage"]["optimizer"]["param_groups"][0]["weight_decay"] == 0.045
+    ids = torch.randint(0, 64, (1, 34))
+    assert bundle.transformer(ids).shape == (1, 34, 64)
+    assert not bundle.tokenizer.training and bundle.experiment.run.name == "t"
+
+
+def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(tokenizer_dir, tmp_path, monkeypatch):
+    exp = experiment(tokenizer_dir, tasks=("fp", "cg"))
+    straight = train_transformer.train(exp, tmp_path / "straight", resume=False)
+
+    original = TransformerStage.train_step
+
+    def crash_at_step_two(self, step):
+        if step == 2:
+            raise KeyboardInterrupt("simulated crash")
+        return original(self, step)
+
+    monkeypatch.setattr(TransformerStage, "train_step", crash_at_step_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_transformer.train(exp, tmp_path / "resumed", resume=False)
+    monkeypatch.setattr(TransformerStage, "train_step", original)
+    with pytest.raises(MagvitError, match="already has a checkpoint.*--resume"):
+        train_transformer.train(exp, tmp_path / "resumed", resume=False)
+    resumed = train_transformer.train(exp, tmp_path / "resumed", resume=True)
+
+    a, b = load_bundle(straight), load_bundle(resumed)
+    for name, tensor in a.transformer.state_dict().items():
+        assert torch.equal(tensor, b.transformer.state_dict()[name]), name
+
+
+def test_single_task_fp_in_bf16_has_no_prompt_and_no_classes(tokenizer_dir, tmp_path):
+    exp = experiment(tokenizer_dir, tasks=("fp",), steps=2)
+    exp.run.precision = "bf16"
+    train_transformer.train(exp, tmp_path, resume=False)
+    bundle = load_bundle(tmp_path)
+    assert bundle.task_names == ("fp",) and bundle.vocab.task_names == ()
+    assert bundle.vocab.num_classes == 0 and bundle.vocab.prefix_length == 1
+    assert bundle.transformer.config.num_positions == 1 + 32
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(x) for x in losses)
+
+
+def test_user_errors_name_the_problem_and_the_fix(tokenizer_dir, tmp_path):
+    exp = experiment(tokenizer_dir)
+    exp.tokenizer = type(exp.tokenizer)("vq3d", exp.tokenizer.config.__class__(preset="tiny"))
+    with pytest.raises(MagvitError, match="tokenizer.checkpoint is empty.*magvit train tokenizer"):
+        train_transformer.train(exp, tmp_path, resume=False)
+
+    unlabelled = experiment(tokenizer_dir, tasks=("fp", "cg"))
+    unlabelled.data.config.num_classes = 0
+    with pytest.raises(MagvitError, match=r"task\(s\) cg need class labels.*num_classes = 0"):
+        train_transformer.train(unlabelled, tmp_path, resume=False)
+
+    headless = experiment(tokenizer_dir)
+    headless.transformer = None
+    with pytest.raises(MagvitError, match=r"stage 2 needs the section\(s\) \[transformer\]"):
+        train_transformer.train(headless, tmp_path, resume=False)
+    with pytest.raises(MagvitError, match="not a stage-2 .transformer. checkpoint"):
+        load_bundle(tokenizer_dir)

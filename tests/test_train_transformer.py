@@ -127,3 +127,20 @@ def test_user_errors_name_the_problem_and_the_fix(tokenizer_dir, tmp_path):
         train_transformer.train(headless, tmp_path, resume=False)
     with pytest.raises(MagvitError, match="not a stage-2 .transformer. checkpoint"):
         load_bundle(tokenizer_dir)
+
+
+@pytest.mark.parametrize(("name", "tasks", "schedule"), [
+    ("tiny", ALL_TASKS, "cosine"),
+    ("tiny-fp", ("fp",), "cosine"),
+    ("bair-mt8", ALL_TASKS[:8], "exp"),
+    ("ucf101-cg", ("cg",), "cosine"),
+    ("k600-fp", ("fp",), "linear"),
+])
+def test_shipped_stage2_experiments_follow_the_paper(name, tasks, schedule):
+    from magvit.registry.experiment import load_experiment
+
+    exp = load_experiment(name)
+    assert tuple(exp.tasks) == tasks and exp.decoder.config.schedule.kind == schedule
+    assert exp.transformer.kind == "bert" and exp.commit.label_smoothing == 1e-4
+    assert exp.train.betas == (0.9, 0.96) and exp.train.weight_decay == 0.045
+    assert exp.train.grad_clip == 1.0

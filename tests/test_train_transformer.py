@@ -29,8 +29,8 @@ def tokenizer_dir(tmp_path_factory):
     return run
 
 
-def experiment(tokenizer_dir, tasks=ALL_TASKS, **train):
-    raw = {
+def raw_experiment(tokenizer_dir, tasks=ALL_TASKS, **train):
+    return {
         "run": {"name": "t", "seed": 3, "device": "cpu"},
         "data": {"kind": "synthetic", "frames": 4, "resolution": 16, "num_classes": 4,
                  "train_clips": 16, "eval_clips": 4},
@@ -42,7 +42,10 @@ def experiment(tokenizer_dir, tasks=ALL_TASKS, **train):
         "train": {"steps": 4, "batch_size": 4, "lr": 1e-3, "warmup_steps": 1, "grad_clip": 1.0,
                   "weight_decay": 0.045, "log_every": 1, "checkpoint_every": 2, **train},
     }
-    return validate_experiment(raw)
+
+
+def experiment(tokenizer_dir, tasks=ALL_TASKS, **train):
+    return validate_experiment(raw_experiment(tokenizer_dir, tasks, **train))
 
 
 def test_multi_task_run_writes_eval_and_a_self_contained_bundle(tokenizer_dir, tmp_path):
@@ -144,3 +147,25 @@ def test_shipped_stage2_experiments_follow_the_paper(name, tasks, schedule):
     assert exp.transformer.kind == "bert" and exp.commit.label_smoothing == 1e-4
     assert exp.train.betas == (0.9, 0.96) and exp.train.weight_decay == 0.045
     assert exp.train.grad_clip == 1.0
+
+
+def _train_in_process_group(raw, run_dir):
+    train_transformer.train(validate_experiment(raw), run_dir)
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_train_like_one_process_on_the_global_batch(tokenizer_dir, tmp_path):
+    from magvit.core.training.testing import run_ddp
+
+    raw = raw_experiment(tokenizer_dir, tasks=("opc", "cg"), steps=3, checkpoint_every=1)
+    raw["transformer"].update(dropout=0.0, attention_dropout=0.0)  # per-rank RNG streams differ
+    train_transformer.train(validate_experiment(raw), tmp_path / "one")
+    run_ddp(_train_in_process_group, 2, args=(raw, tmp_path / "two"))
+    one, two = load_bundle(tmp_path / "one"), load_bundle(tmp_path / "two")
+    earlier = load_bundle(tmp_path / "one" / "checkpoints" / "step-00000001")
+    assert one.meta["step"] == two.meta["step"] == 3
+    moved = 0.0
+    for name, tensor in one.transformer.state_dict().items():
+        torch.testing.assert_close(two.transformer.state_dict()[name], tensor, atol=2e-5, rtol=1e-4)
+        moved = max(moved, (tensor - earlier.transformer.state_dict()[name]).abs().max().item())
+    assert moved > 1e-3  # steps 2-3 changed the weights, so agreeing after them means something

@@ -7,11 +7,21 @@ import torch.nn.functional as F
 import magvit
 from magvit.core.tokens import Vocabulary
 from magvit.errors import MagvitError
-from magvit.workflows.commit_inputs import CommitInputs
+from magvit.workflows.commit_inputs import CommitDraws, CommitInputs
 from magvit.workflows.token_memo import TokenMemo
 
 LATENT = (2, 4, 4)  # 4x16x16 clips, factors (2, 4, 4)
 N = 32
+SCHEDULE = {"ratio": 1.0}
+
+
+def schedule(r):
+    return torch.full_like(r, SCHEDULE["ratio"])
+
+
+@pytest.fixture(autouse=True)
+def reset_ratio():
+    SCHEDULE["ratio"] = 1.0
 
 
 class StubTokenizer:
@@ -32,9 +42,10 @@ class StubTokenizer:
 def make_inputs(ratio=1.0, class_dropout=0.0, memo=None, tasks=("fp", "cg", "opc")):
     regs = magvit.registries()
     built = {name: regs.tasks.create(name) for name in tasks}
+    SCHEDULE["ratio"] = ratio
     return CommitInputs(
         tokenizer=StubTokenizer(), tasks=built, vocab=Vocabulary(16, 4, tasks),
-        latent_shape=LATENT, schedule=lambda r: torch.full_like(r, ratio),
+        latent_shape=LATENT, schedule=schedule,
         class_dropout=class_dropout, memo=memo,
     )
 
@@ -44,8 +55,9 @@ def clips(batch=4, seed=0):
     return torch.rand(batch, 3, 4, 16, 16, generator=g), torch.tensor([0, 1, 2, 3][:batch])
 
 
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+def gen(seed=0, batch=4):
+    """The draws of one batch (mask ratio from the stub schedule, scores, class dropout)."""
+    return CommitDraws.sample(batch, N, schedule, torch.Generator().manual_seed(seed))
 
 
 def test_fully_masked_fp_gives_condition_tokens_in_the_first_latent_frame_and_mask_elsewhere():
@@ -103,11 +115,23 @@ def test_memo_encodes_each_clip_once_per_task_and_gives_the_same_tokens():
     assert inputs.tokenizer.clips_encoded == 8 and torch.equal(first.sequence, again.sequence)
     inputs("cg", video, labels, gen(), indices=torch.arange(4))
     assert inputs.tokenizer.clips_encoded == 8  # cg has no condition video
-    inputs("opc", video[:2], labels[:2], gen(), indices=torch.tensor([1, 9]))
+    inputs("opc", video[:2], labels[:2], gen(batch=2), indices=torch.tensor([1, 9]))
     assert inputs.tokenizer.clips_encoded == 8 + 1 + 2  # clip 9's target, both opc conditions
     assert len(memo) == 4 + 4 + 1 + 2
     plain = make_inputs(ratio=0.5)("fp", video, labels, gen())
     assert torch.equal(plain.sequence, first.sequence)
+
+
+def test_draws_for_the_global_batch_slice_into_the_ranks_rows():
+    whole = gen(3, batch=4)
+    halves = [whole.rows(0, 2), whole.rows(2, 4)]
+    inputs = make_inputs(ratio=0.5)
+    video, labels = clips()
+    full = inputs("opc", video, labels, whole)
+    parts = [inputs("opc", video[a:b], labels[a:b], d) for (a, b), d in zip([(0, 2), (2, 4)], halves)]
+    assert torch.equal(torch.cat([p.sequence for p in parts]), full.sequence)
+    with pytest.raises(ValueError, match="draws for"):
+        inputs("opc", video, labels, halves[0])
 
 
 def test_class_dropout_outside_unit_interval_is_refused():

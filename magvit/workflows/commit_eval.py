@@ -33,7 +33,10 @@ class HeldOutEval:
         self.examples: dict[str, list[CommitExample]] = {}
         for t, name in enumerate(task_names):
             generator = torch.Generator().manual_seed(mix_seed(seed, 7919, t))
-            self.examples[name] = [inputs(name, video, labels, generator) for video, labels in clips]
+            self.examples[name] = [
+                inputs(name, video, labels, inputs.draws(len(video), generator))
+                for video, labels in clips
+            ]
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:

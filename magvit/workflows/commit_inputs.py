@@ -13,6 +13,8 @@ unconditional class.
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 
@@ -20,6 +22,26 @@ from magvit.core.masking import CommitBatch, commit_mask, sample_mask_ratio
 from magvit.core.tokens import Vocabulary, build_sequence
 from magvit.errors import MagvitError
 from magvit.workflows.token_memo import TokenMemo
+
+
+@attrs.frozen
+class CommitDraws:
+    """The randomness of one COMMIT batch: mask ratio (B,), token scores (B, N) and a uniform
+    (B,) for class dropout. Drawn for the global batch and sliced per rank, so N processes
+    train on exactly what one process would."""
+
+    ratio: torch.Tensor
+    scores: torch.Tensor
+    class_draw: torch.Tensor
+
+    @classmethod
+    def sample(cls, batch: int, num_tokens: int, schedule, generator: torch.Generator):
+        ratio = sample_mask_ratio(batch, schedule, generator)
+        scores = torch.rand(batch, num_tokens, generator=generator)
+        return cls(ratio, scores, torch.rand(batch, generator=generator))
+
+    def rows(self, start: int, stop: int) -> CommitDraws:
+        return CommitDraws(self.ratio[start:stop], self.scores[start:stop], self.class_draw[start:stop])
 
 
 @attrs.frozen
@@ -43,15 +65,20 @@ class CommitInputs:
         class_dropout: float = 0.0,
         memo: TokenMemo | None = None,
     ):
+        """`schedule` maps U[0, 1) to the mask ratio; `draws(batch, generator)` uses it."""
         if not 0.0 <= class_dropout <= 1.0:
             raise MagvitError(f"commit.class_dropout must be in [0, 1], got {class_dropout}")
         self.tokenizer, self.tasks, self.vocab = tokenizer, tasks, vocab
         self.schedule, self.weight_mode, self.class_dropout = schedule, weight_mode, class_dropout
         self.memo = memo
+        self.num_tokens = math.prod(latent_shape)
         self.latent_masks = {
             name: task.latent_mask(tuple(latent_shape), tuple(tokenizer.factors)).flatten()
             for name, task in tasks.items()
         }
+
+    def draws(self, batch: int, generator: torch.Generator) -> CommitDraws:
+        return CommitDraws.sample(batch, self.num_tokens, self.schedule, generator)
 
     @torch.no_grad()
     def tokenize(self, video: torch.Tensor) -> torch.Tensor:
@@ -65,7 +92,7 @@ class CommitInputs:
         tokens = self.memo.tokens(kind, torch.as_tensor(indices), lambda rows: encode(video[rows]))
         return tokens.to(video.device)
 
-    def class_labels(self, task_name: str, labels: torch.Tensor, generator: torch.Generator):
+    def class_labels(self, task_name: str, labels: torch.Tensor, class_draw: torch.Tensor):
         """Labels for the class token: -1 (unconditional) unless the task takes a class."""
         labels = labels.long().cpu()
         if not self.tasks[task_name].needs_class:
@@ -75,7 +102,7 @@ class CommitInputs:
                 f"task {task_name!r} needs class labels but the dataset gave unlabelled clips "
                 "(label -1); use a labelled dataset or drop the task from [tasks]"
             )
-        drop = torch.rand(labels.shape, generator=generator) < self.class_dropout
+        drop = class_draw < self.class_dropout
         return torch.where(drop, torch.full_like(labels, -1), labels)
 
     def __call__(
@@ -83,7 +110,7 @@ class CommitInputs:
         task_name: str,
         video: torch.Tensor,
         labels: torch.Tensor,
-        generator: torch.Generator,
+        draws: CommitDraws,
         targets: torch.Tensor | None = None,
         indices: torch.Tensor | None = None,
     ) -> CommitExample:
@@ -99,13 +126,14 @@ class CommitInputs:
             )
         else:
             cond, cond_mask = targets, torch.zeros_like(cond_mask)
-        ratio = sample_mask_ratio(targets.shape[0], self.schedule, generator)
-        scores = torch.rand(targets.shape, generator=generator).to(targets.device)
+        if draws.scores.shape != targets.shape:
+            raise ValueError(f"draws for {tuple(draws.scores.shape)} tokens, batch has {tuple(targets.shape)}")
         batch = commit_mask(
-            targets, cond, cond_mask.unsqueeze(0), ratio.to(targets.device),
-            mask_id=self.vocab.mask_id, scores=scores, weight_mode=self.weight_mode,
+            targets, cond, cond_mask.unsqueeze(0), draws.ratio.to(targets.device),
+            mask_id=self.vocab.mask_id, scores=draws.scores.to(targets.device),
+            weight_mode=self.weight_mode,
         )
         prompt = task_name if self.vocab.task_names else None
-        classes = self.class_labels(task_name, labels, generator)
+        classes = self.class_labels(task_name, labels, draws.class_draw)
         sequence = build_sequence(self.vocab, batch.inputs, prompt, classes)
         return CommitExample(sequence=sequence, batch=batch)

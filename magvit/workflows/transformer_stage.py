@@ -2,8 +2,9 @@
 
 Each step draws its task from the weighted cycle, builds the COMMIT input for the batch with the
 frozen tokenizer, and takes one AdamW step on the loss of Eq. 3/4. Everything random in a step
-(mask ratio, scores, class dropout) comes from a generator seeded by (seed, step, rank), the data
-by (seed, step) and dropout from the RNG the loop saves, so `--resume` continues exactly.
+(mask ratio, scores, class dropout) is drawn for the global batch from a generator seeded by
+(seed, step) and sliced per rank, the data comes by (seed, step), and dropout from the RNG the
+loop saves: `--resume` continues exactly, and N ranks see what one process would.
 """
 
 from __future__ import annotations
@@ -176,9 +177,12 @@ class TransformerStage:
     def train_step(self, step: int) -> dict[str, float]:
         batch = next(self.batches)
         task = self.cycle.task_at(step)
-        generator = torch.Generator().manual_seed(mix_seed(self.exp.run.seed, step, self.ctx.rank))
+        generator = torch.Generator().manual_seed(mix_seed(self.exp.run.seed, step))
+        local = len(batch["label"])
+        draws = self.inputs.draws(local * self.ctx.world_size, generator)
+        draws = draws.rows(self.ctx.rank * local, (self.ctx.rank + 1) * local)
         targets = batch["tokens"].flatten(1).to(self.device) if "tokens" in batch else None
-        example = self.inputs(task, batch["video"].to(self.device), batch["label"], generator,
+        example = self.inputs(task, batch["video"].to(self.device), batch["label"], draws,
                               targets=targets, indices=batch.get("index"))
         self.model.train()
         with autocast(self.device, self.exp.run.precision):

@@ -12,6 +12,7 @@ and one seed reproduces the whole call.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -186,7 +187,7 @@ class Pipeline:
             cond_tokens = self.tokenizer.encode(padded).flatten(1)
             latent_mask = task.latent_mask(latent_shape, tuple(self.tokenizer.factors))
         else:
-            cond_tokens = torch.zeros(batch, _numel(latent_shape), dtype=torch.long, device=self.device)
+            cond_tokens = torch.zeros(batch, math.prod(latent_shape), dtype=torch.long, device=self.device)
             latent_mask = torch.zeros(latent_shape, dtype=torch.bool)
         cond_mask = latent_mask.flatten().to(self.device).expand(batch, -1)
         encode_s = clock.lap()
@@ -210,13 +211,6 @@ class Pipeline:
             raise MagvitError("the tokenizer decoded NaN pixels; the checkpoint's tokenizer weights are broken")
         return Result(name, padded, video, tokens, pixel_mask.cpu(),
                       {"tokenizer": encode_s + clock.lap(), "transformer": transformer_s})
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 class _Clock:

@@ -18,7 +18,6 @@ from magvit.core.decoding.sampling import (
     gumbel_noise,
     num_to_remask,
     sample_tokens,
-    token_log_probs,
 )
 from magvit.core.masking import lowest_scores_mask
 from magvit.errors import MagvitError
@@ -54,7 +53,8 @@ def iterative_decode(
         uncond_tokens = torch.where(unknown, mask_id, tokens)  # no z̃ in the unconditional pass
         logits = guided_logits(logits_fn, tokens, codebook_size, where, guidance_scale,
                                uncond_logits_fn, uncond_tokens)
-        sampled = torch.where(unknown, sample_tokens(logits, generator, top_k=top_k), tokens)
+        log_probs = torch.log_softmax(logits, dim=-1)  # same softmax as the logits', computed once
+        sampled = torch.where(unknown, sample_tokens(log_probs, generator, top_k=top_k), tokens)
         if step == steps - 1:
             return sampled
 
@@ -66,7 +66,8 @@ def iterative_decode(
         n = num_to_remask(total, ratio.to(tokens.device), unknown.sum(dim=-1))
 
         noise = gumbel_noise(logits.shape[:-1], generator, logits.device)
-        scores = token_log_probs(logits, sampled) + temperature * (1 - progress_t) * noise
+        confidence = log_probs.gather(-1, sampled.unsqueeze(-1)).squeeze(-1)
+        scores = confidence + temperature * (1 - progress_t) * noise
         scores = scores.masked_fill(~unknown, float("inf"))
         unknown = lowest_scores_mask(scores, n)  # exactly n, ties to the lower index
         tokens = torch.where(unknown, fill, sampled)

@@ -42,12 +42,6 @@ def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
     return (logits / temperature + noise).argmax(dim=-1)
 
 
-def token_log_probs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log softmax(logits)[token] per position: the confidence of a sampled token, float32."""
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    return log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-
-
 def num_to_remask(total: torch.Tensor, ratio: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
     """`clip(floor(total * ratio), 1, unknown - 1)` per row, never below 0 (SPEC §4).
 

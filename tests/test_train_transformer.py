@@ -101,15 +101,18 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(tokenizer_
         assert torch.equal(tensor, b.transformer.state_dict()[name]), name
 
 
-def test_single_task_fp_in_bf16_has_no_prompt_and_no_classes(tokenizer_dir, tmp_path):
+def test_single_task_fp_in_bf16_from_a_token_cache_has_no_prompt_and_no_classes(tokenizer_dir, tmp_path):
     exp = experiment(tokenizer_dir, tasks=("fp",), steps=2)
     exp.run.precision = "bf16"
-    train_transformer.train(exp, tmp_path, resume=False)
-    bundle = load_bundle(tmp_path)
+    exp.commit.token_cache = str(tmp_path / "cache")
+    train_transformer.train(exp, tmp_path / "run", resume=False)
+    bundle = load_bundle(tmp_path / "run")
+    cache = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert cache["num_items"] == 16 and cache["fingerprint"] == bundle.meta["tokenizer_fingerprint"]
     assert bundle.task_names == ("fp",) and bundle.vocab.task_names == ()
     assert bundle.vocab.num_classes == 0 and bundle.vocab.prefix_length == 1
     assert bundle.transformer.config.num_positions == 1 + 32
-    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(x) for x in losses)
 
 

@@ -1,6 +1,7 @@
 """Held-out evaluation of stage 2: the masked-token cross-entropy of every task.
 
-The eval clips, their tokens, the masks and the mask ratios are drawn once from a fixed seed, so
+The eval clips, their tokens, the masks and the mask ratios are drawn once from a fixed seed (with
+a token memo in `inputs`, each clip's target tokens are encoded once for all tasks), so
 every evaluation of a run (and of a resumed run) scores the same inputs. The score is the plain
 cross-entropy (no label smoothing) averaged over the masked positions (those set to [MASK] or
 to a condition token), in nats; a model that knows nothing scores ln(codebook size).
@@ -30,12 +31,14 @@ class HeldOutEval:
     ):
         self.autocast = autocast
         clips = list(clips)
+        starts = [sum(len(video) for video, _ in clips[:i]) for i in range(len(clips))]
         self.examples: dict[str, list[CommitExample]] = {}
         for t, name in enumerate(task_names):
             generator = torch.Generator().manual_seed(mix_seed(seed, 7919, t))
             self.examples[name] = [
-                inputs(name, video, labels, inputs.draws(len(video), generator))
-                for video, labels in clips
+                inputs(name, video, labels, inputs.draws(len(video), generator),
+                       indices=torch.arange(start, start + len(video)))
+                for start, (video, labels) in zip(starts, clips)
             ]
 
     @torch.no_grad()

@@ -122,6 +122,7 @@ class TransformerStage:
         self.eval_inputs = CommitInputs(
             tokenizer=self.tokenizer, tasks=self.tasks, vocab=self.vocab,
             latent_shape=self.layout.latent_shape, schedule=schedule, weight_mode=exp.commit.weight_mode,
+            memo=TokenMemo(self.vocab.codebook_size),  # eval clips are fixed: encode each once
         )
         self.cycle = TaskCycle({n: e.weight for n, e in exp.tasks.items()}, exp.run.seed)
         self.task_loss: dict[str, float] = {}

@@ -70,8 +70,8 @@ class CommitSection:
     label_smoothing: float = 1e-4
     class_dropout: float = 0.0  # P(class -> unconditional), for classifier-free guidance
     token_cache: str = ""  # a token cache directory for the target tokens; "" = encode on the fly
-    # Encode each clip once per task and remember the tokens; only for datasets whose item i is
-    # the same clip every epoch (synthetic), not for random clips (video_folder).
+    # Encode each clip once per task and remember the tokens. Made for datasets whose item i is
+    # the same clip every epoch (synthetic); a random-clip dataset keeps its epoch-0 clips.
     memoize_tokens: bool = False
 
 

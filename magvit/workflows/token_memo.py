@@ -1,8 +1,8 @@
 """Tokens remembered per clip, so a fixed clip is encoded once per task instead of every step.
 
-Valid only when dataset item i is the same clip in every epoch (the `synthetic` dataset); a
-video folder samples a new random window each epoch, and memoized tokens would then belong to
-another clip. Tokens are kept on the CPU as int16/int32 (256 tokens cost 512 bytes).
+Keys are dataset indices, so item i must be the same clip whenever it is read: true of the
+`synthetic` dataset, and of any dataset behind `stage2_data.WithIndex` (which freezes the clips
+of epoch 0). Tokens are kept on the CPU as int16/int32 (256 tokens cost 512 bytes).
 """
 
 from __future__ import annotations

@@ -14,18 +14,16 @@ import math
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
 import magvit
 from magvit.core.commit_loss import commit_loss
-from magvit.core.data.token_cache import TokenCache, build_token_cache, tokenizer_fingerprint
+from magvit.core.data.token_cache import tokenizer_fingerprint
 from magvit.core.task_mix import TaskCycle
 from magvit.core.training import (
     BatchStream,
     DistContext,
     autocast,
-    barrier,
     check_finite,
     make_lr_scheduler,
     unwrap,
@@ -37,42 +35,12 @@ from magvit.registry.experiment import Experiment
 from magvit.workflows.bundle import bundle_record
 from magvit.workflows.commit_eval import HeldOutEval
 from magvit.workflows.commit_inputs import CommitInputs
+from magvit.workflows.stage2_data import training_clips
 from magvit.workflows.stage2_layout import require_sections, stage2_layout
 from magvit.workflows.token_memo import TokenMemo
 
 EVAL_FILE = "eval.json"
 TASK_LOSS_SMOOTHING = 0.8  # the per-task loss shown in the progress bar is an EMA over its steps
-
-
-class WithIndex(Dataset):
-    """Items carry their dataset index (the key of the token memo)."""
-
-    def __init__(self, items: Dataset):
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        return {**self.items[index], "index": index}
-
-
-class CachedTargets(Dataset):
-    """Clips paired with their cached target tokens (the clips still give the conditions)."""
-
-    def __init__(self, clips: Dataset, cache: TokenCache):
-        if len(clips) != len(cache):
-            raise MagvitError(
-                f"token cache {cache.path} holds {len(cache)} clips but the dataset has "
-                f"{len(clips)}; delete the cache to rebuild it for this dataset"
-            )
-        self.clips, self.cache = clips, cache
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def __getitem__(self, index: int) -> dict:
-        return {**self.clips[index], "tokens": self.cache[index]["tokens"], "index": index}
 
 
 def frozen_tokenizer(exp: Experiment, device: torch.device):
@@ -135,19 +103,6 @@ class TransformerStage:
         self.record["tokenizer_fingerprint"] = tokenizer_fingerprint(self.tokenizer)
 
     # -- data -------------------------------------------------------------------------------------
-    def _train_dataset(self) -> Dataset:
-        clips = self.data.make("train", self.exp.run.seed)
-        path = self.exp.commit.token_cache
-        if not path:
-            return WithIndex(clips) if self.exp.commit.memoize_tokens else clips
-        if hasattr(clips, "set_epoch"):
-            clips.set_epoch(0)  # the cache holds epoch 0's clips; keep clips and tokens paired
-        fingerprint = self.record["tokenizer_fingerprint"]
-        if self.ctx.is_main and not (Path(path) / "meta.json").is_file():
-            build_token_cache(self.tokenizer, clips, path, batch_size=self.local_batch)
-        barrier(self.ctx)
-        return CachedTargets(clips, TokenCache(path, expected_fingerprint=fingerprint))
-
     @property
     def local_batch(self) -> int:
         return max(1, self.exp.train.batch_size // self.ctx.world_size)
@@ -161,8 +116,13 @@ class TransformerStage:
             yield video, torch.tensor([int(item["label"]) for item in items])
 
     def begin(self, start_step: int) -> None:
+        clips = training_clips(
+            self.data.make("train", self.exp.run.seed), memoize=self.exp.commit.memoize_tokens,
+            token_cache=self.exp.commit.token_cache, tokenizer=self.tokenizer,
+            fingerprint=self.record["tokenizer_fingerprint"], ctx=self.ctx, batch_size=self.local_batch,
+        )
         stream = BatchStream(
-            self._train_dataset(), self.exp.train.batch_size, seed=self.exp.run.seed,
+            clips, self.exp.train.batch_size, seed=self.exp.run.seed,
             start_step=start_step, rank=self.ctx.rank, world_size=self.ctx.world_size,
             num_workers=self.exp.train.num_workers,
         )

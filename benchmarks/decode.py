@@ -13,7 +13,9 @@ weights), for class-conditional generation of every latent token of one clip (ba
 
 Configurations: `tiny` (bert tiny, vq3d tiny, 8x32x32 clips, 256 tokens) and `B` (bert B: 12
 layers, 768 hidden, 1026 positions; vq3d B, 16x128x128 clips, 1024 tokens).
-Run: `python benchmarks/decode.py [--config tiny B] [--ar-sample 8] [--json out.json]`.
+Run: `python benchmarks/decode.py [--config tiny B] [--ar-sample 8] [--threads 1] [--json out.json]`.
+On a busy shared CPU, small per-token ops wait on OpenMP workers: `--threads 1` measures the
+decoders rather than the contention.
 """
 
 from __future__ import annotations
@@ -126,8 +128,12 @@ def main() -> None:
     parser.add_argument("--config", nargs="+", choices=sorted(CONFIGS), default=["tiny", "B"])
     parser.add_argument("--ar-sample", type=int, default=8,
                         help="uncached autoregressive steps timed before extrapolating")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); "
+                        "on a shared machine 1 avoids idle-spinning OpenMP workers")
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     results = []
     for name in args.config:

@@ -1,6 +1,6 @@
 """One stage-1 training step: the generator (VQ autoencoder) then, with a GAN, the discriminator.
 
-Generator loss = l2·MSE + quantizer losses (+ perceptual + gan·non-saturating, when on);
+Generator loss = l2·MSE (pixels in [-1, 1]) + quantizer losses (+ perceptual + gan·non-saturating, when on);
 discriminator loss = non-saturating + R1 (+ lecam·LeCam). Adam with the experiment's betas
 (paper: (0, 0.99)), warm-up + cosine lr, generator EMA (the EMA weights are the tokenizer).
 Losses run in fp32 under bf16 autocast. Under DDP the generator is wrapped in
@@ -26,6 +26,7 @@ from magvit.core.training import (
     EMA,
     BatchStream,
     DistContext,
+    all_reduce_mean,
     autocast,
     make_lr_scheduler,
     unwrap,
@@ -76,7 +77,7 @@ class TokenizerStage:
         with autocast(self.ctx.device, self.precision):
             recon, aux = self.ddp(video)
         recon = recon.float()
-        l2 = (recon - video).pow(2).mean()
+        l2 = (2 * (recon - video)).pow(2).mean()  # in [-1, 1] pixel units, as the model sees them
         loss = self.losses.l2 * l2 + aux["quantizer_loss"]
         metrics = {"l2": l2.item(), "quantizer": aux["quantizer_loss"].item()}
         if self.perceptual is not None:
@@ -125,7 +126,7 @@ class TokenizerStage:
         loss = discriminator_loss(real_logits, fake_logits) + r1
         metrics = {"d_loss": loss.item(), "r1": r1.item()}
         if self.losses.lecam:
-            lecam = self.lecam(real_logits, fake_logits)
+            lecam = self.lecam(real_logits, fake_logits, lambda x: all_reduce_mean(x, self.ctx))
             loss = loss + self.losses.lecam * lecam
             metrics["lecam"] = lecam.item()
         self._optimise(self.disc_opt, self.disc_sched, loss, self.disc.parameters(), average_grads=True)

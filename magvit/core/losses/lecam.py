@@ -6,6 +6,8 @@ EMAs track the mean logits over training (paper: on; authors' release: off by de
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,9 +28,14 @@ class LeCam(nn.Module):
         self.register_buffer("ema_real", torch.zeros(()))
         self.register_buffer("ema_fake", torch.zeros(()))
 
-    def forward(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    def forward(self, real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                across_ranks: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """The loss on this batch; the EMAs follow the mean over `across_ranks` (DDP) if given."""
         real, fake = real_logits.float().mean(), fake_logits.float().mean()
         with torch.no_grad():
-            self.ema_real.lerp_(real.detach(), 1 - self.decay)
-            self.ema_fake.lerp_(fake.detach(), 1 - self.decay)
+            means = torch.stack([real, fake]).detach()
+            if across_ranks is not None:
+                means = across_ranks(means)
+            self.ema_real.lerp_(means[0], 1 - self.decay)
+            self.ema_fake.lerp_(means[1], 1 - self.decay)
         return lecam_loss(real, fake, self.ema_real, self.ema_fake)

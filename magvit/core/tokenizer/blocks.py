@@ -26,8 +26,9 @@ def conv(in_ch: int, out_ch: int, kernel: int, padding: str, temporal_kernel: in
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-    """GN with 32 groups (fewer when the width is not a multiple of 32, as in small models)."""
-    return nn.GroupNorm(math.gcd(32, channels), channels, eps=1e-6)
+    """GN with 32 groups; narrow (tiny) layers get fewer, keeping at least 2 channels per
+    group, since a 1-channel group would cancel the preceding conv's bias."""
+    return nn.GroupNorm(math.gcd(32, max(channels // 2, 1)), channels, eps=1e-6)
 
 
 class ResBlock(nn.Module):

@@ -48,7 +48,7 @@ PRESETS: dict[str, Architecture] = {
     ),
     "tiny": Architecture(
         base_channels=16, channel_multipliers=(1, 2, 4), temporal_downsample=(True, False),
-        num_res_blocks=1, embedding_dim=32, codebook_size=512,
+        num_res_blocks=1, embedding_dim=16, codebook_size=512,
         disc_channels=16, disc_multipliers=(2, 4, 4),
     ),
 }

@@ -1,0 +1,157 @@
+"""Stage-1 training: exact resume, DDP = one process, overfitting one clip, config errors."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import magvit
+from magvit.core.tokenizer.quality import psnr
+from magvit.core.training.checkpoint import load_checkpoint
+from magvit.errors import MagvitError
+from magvit.registry.experiment import validate_experiment
+from magvit.workflows.tokenizer_stage import TokenizerStage
+from magvit.workflows.train_tokenizer import load_tokenizer, train
+
+# A micro tokenizer (factors (2, 2, 2), 32 codes) with every loss on: the whole stage is exercised.
+MICRO = {
+    "run": {"name": "micro", "seed": 0, "device": "cpu"},
+    "data": {"kind": "synthetic", "frames": 4, "resolution": 16, "train_clips": 16, "eval_clips": 4},
+    "tokenizer": {
+        "kind": "vq3d", "preset": "tiny", "base_channels": 8, "channel_multipliers": [1, 2],
+        "temporal_downsample": [True], "embedding_dim": 8, "codebook_size": 32,
+        "disc_channels": 4, "disc_multipliers": [1, 2],
+    },
+    "train": {"steps": 6, "batch_size": 4, "lr": 1e-3, "warmup_steps": 2, "betas": [0.0, 0.99],
+              "ema_decay": 0.9, "log_every": 1, "checkpoint_every": 3},
+    "losses": {"gan": 0.1, "lecam": 0.001, "usage_window": 2, "restart_dead_codes": True,
+               "perceptual": 0.0},
+}
+
+
+def micro_tokenizer(**changes):
+    config = {k: v for k, v in MICRO["tokenizer"].items() if k != "kind"}
+    return magvit.registries().tokenizers.create("vq3d", **{**config, **changes})
+
+
+def experiment(**sections):
+    raw = copy.deepcopy(MICRO)
+    for name, changes in sections.items():
+        raw[name].update(changes)
+    return validate_experiment(raw)
+
+
+def all_weights(run_dir):
+    ckpt = load_checkpoint(run_dir)
+    return ckpt.step, ckpt.weights, ckpt.state["stage"]
+
+
+def assert_same(a, b, exact=True):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_same(a[key], b[key], exact)
+    elif isinstance(a, (list, tuple)):
+        for x, y in zip(a, b, strict=True):
+            assert_same(x, y, exact)
+    elif isinstance(a, torch.Tensor):
+        if exact:
+            assert torch.equal(a, b)
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    else:
+        assert a == b
+
+
+def test_killed_run_resumed_ends_with_the_same_weights(tmp_path, monkeypatch):
+    exp = experiment()
+    train(exp, tmp_path / "straight")
+    step, weights, state = all_weights(tmp_path / "straight")
+    assert step == 6 and set(weights) == {"model", "ema", "disc"}
+    assert weights["disc"]["lecam.ema_real"].item() != 0.0  # LeCam state travels with the disc
+
+    honest_step = TokenizerStage.train_step
+
+    def dies_at_step_4(self, step):
+        if step == 4:
+            raise RuntimeError("killed")
+        return honest_step(self, step)
+
+    monkeypatch.setattr(TokenizerStage, "train_step", dies_at_step_4)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(exp, tmp_path / "resumed")
+    assert load_checkpoint(tmp_path / "resumed").step == 3
+    monkeypatch.undo()
+    with pytest.raises(MagvitError, match="already has a checkpoint .* pass --resume"):
+        train(exp, tmp_path / "resumed")
+    train(exp, tmp_path / "resumed", resume=True)
+    assert_same(all_weights(tmp_path / "resumed"), (step, weights, state))
+
+
+def _train_in_process_group(raw, run_dir):
+    from magvit.registry.experiment import validate_experiment
+    from magvit.workflows.train_tokenizer import train
+
+    train(validate_experiment(raw), run_dir)
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_match_one_process_at_the_same_global_batch(tmp_path):
+    from magvit.core.training.testing import run_ddp
+
+    # Terms that depend on the whole batch non-linearly are off: the entropy penalty (batch
+    # code distribution), LeCam (square of the batch mean) and dead-code restarts (which
+    # encoder outputs a rank sees).
+    changes = dict(tokenizer={"entropy_weight": 0.0}, train={"steps": 3},
+                   losses={"lecam": 0.0, "restart_dead_codes": False})
+    raw = copy.deepcopy(MICRO)
+    for name, values in changes.items():
+        raw[name].update(values)
+    train(validate_experiment(raw), tmp_path / "one")
+    run_ddp(_train_in_process_group, 2, args=(raw, tmp_path / "two"))
+    one, two = all_weights(tmp_path / "one"), all_weights(tmp_path / "two")
+    assert load_checkpoint(tmp_path / "two").meta["world_size"] == 2
+    assert_same(one[1], two[1], exact=False)
+    first = torch.nn.utils.parameters_to_vector(micro_tokenizer().parameters())
+    assert not torch.allclose(first, torch.cat([v.flatten() for k, v in one[1]["model"].items()
+                                                if k != "quantizer.hits"]))
+
+
+@pytest.mark.slow
+def test_overfits_one_clip():
+    torch.manual_seed(0)
+    clip = magvit.registries().datasets.create("synthetic", frames=4, resolution=16).make("train", 0)[0]
+    video = clip["video"][None]
+    model = micro_tokenizer(codebook_size=64)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(150):
+        recon, aux = model(video)
+        loss = (2 * (recon - video)).pow(2).mean() + aux["quantizer_loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    score = psnr(model.decode(model.encode(video)), video).item()
+    assert score > 28.0, f"PSNR {score:.1f} dB after overfitting one clip"
+
+
+def test_load_tokenizer_reads_the_config_saved_with_the_checkpoint(tmp_path):
+    exp = experiment(train={"steps": 2, "checkpoint_every": 2}, losses={"gan": 0.0})
+    train(exp, tmp_path / "run")
+    model = load_tokenizer(checkpoint=tmp_path / "run")
+    ema = load_checkpoint(tmp_path / "run").weights["ema"]
+    assert torch.equal(model.state_dict()["quantizer.codebook"], ema["quantizer.codebook"])
+    assert model.codebook_size == 32 and model.factors == (2, 2, 2) and not model.training
+
+
+def test_missing_sections_and_bad_losses_are_reported():
+    raw = copy.deepcopy(MICRO)
+    del raw["tokenizer"]
+    with pytest.raises(MagvitError, match=r"no \[tokenizer\] section"):
+        train(validate_experiment(raw), "unused")
+    with pytest.raises(MagvitError, match=r"losses.gann: unknown key; did you mean 'gan'\?"):
+        train(experiment(losses={"gann": 1.0}), "unused")
+    with pytest.raises(MagvitError, match="losses: gan must be >= 0, got -1"):
+        train(experiment(losses={"gan": -1.0}), "unused")

@@ -57,7 +57,7 @@ def test_files(demo):
         assert frames == CLIP[0]
     with av.open(str(out / "contact_sheet.png")) as container:
         image = next(container.decode(video=0))
-        assert image.height == len(TASKS) * CLIP[1] * (scale // 2) + 4 * (len(TASKS) - 1)
+        assert image.height == 16 + len(TASKS) * (CLIP[1] * (scale // 2) + 4)
 
 
 def test_held_out_truth_is_in_the_right_column(demo):
@@ -96,3 +96,13 @@ def test_write_video_accepts_montages(tmp_path):
     grid = even_size(comparison_video([torch.rand(1, 3, 4, 8, 8)] * 3, scale=2))
     write_video(tmp_path / "g.mp4", grid, fps=4, pixel_format="yuv420p")
     assert read_video(tmp_path / "g.mp4").shape == grid.shape
+
+
+def test_bitmap_font_draws_known_glyphs():
+    from magvit.core.bitmap_font import label, text_mask
+
+    assert text_mask("i").int().tolist() == [[1, 1, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0], [1, 1, 1]]
+    assert text_mask("fp", scale=2).shape == (10, 14)
+    image = label("fp", 12, 20, scale=1)
+    assert image.shape == (3, 12, 20) and image.min() == 0 and image.max() == 1
+    assert (image == 0).sum() == 3 * text_mask("fp").sum()  # every ink pixel drawn, none clipped

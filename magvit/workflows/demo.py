@@ -17,6 +17,7 @@ import attrs
 import torch
 from tqdm import tqdm
 
+from magvit.core.bitmap_font import label as text_label
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
 from magvit.core.tokenizer.quality import psnr, ssim
 from magvit.core.video_io import write_image, write_video
@@ -67,6 +68,16 @@ class DemoReport:
     def to_dict(self) -> dict:
         return {"clips": self.clips, "seconds": self.seconds,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
+
+
+LABEL_WIDTH = 40  # pixels of the task-name column of the contact sheet
+
+
+def contact_sheet(rows: list[torch.Tensor], strip_width: int) -> torch.Tensor:
+    """Task rows under a header naming the three columns."""
+    header = hstack([text_label("", 16, LABEL_WIDTH)] + [text_label(name, 16, strip_width) for name in
+                                                      ("condition", "generated", "ground truth")], gap=6)
+    return vstack([header, *rows], gap=4)
 
 
 def held_out_clips(pipe: Pipeline, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,10 +150,10 @@ def run_demo(
         ))
         grid = comparison_video([condition, generated, truth], scale=scale, gap=2)
         write_video(out / f"{task_name}.mp4", even_size(grid), fps=4, pixel_format="yuv420p")
-        sheet_rows.append(hstack([frame_strip(c[0], scale=max(1, scale // 2)) for c in
-                                  (condition, generated, truth)], gap=6))
+        strips = [frame_strip(c[0], scale=max(1, scale // 2)) for c in (condition, generated, truth)]
+        sheet_rows.append(hstack([text_label(task_name, strips[0].shape[1], LABEL_WIDTH), *strips], gap=6))
 
-    write_image(out / "contact_sheet.png", vstack(sheet_rows, gap=4))
+    write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2]))
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")

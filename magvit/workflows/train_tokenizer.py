@@ -101,8 +101,8 @@ def load_tokenizer(component_or_config: Component | TokenizerConfig | None = Non
     return model.eval()
 
 
-def tokenizer_component_of(checkpoint: str | Path) -> Component:
-    """The `[tokenizer]` section a checkpoint was trained with."""
+def trained_experiment(checkpoint: str | Path) -> Experiment:
+    """The `[run]`, `[data]` and `[tokenizer]` sections a checkpoint was trained with."""
     import tomllib
 
     from magvit.registry.experiment import validate_experiment
@@ -111,9 +111,13 @@ def tokenizer_component_of(checkpoint: str | Path) -> Component:
     text = ckpt.files.get("config.resolved.toml")
     if text is None:
         raise MagvitError(f"checkpoint {ckpt.path} has no config.resolved.toml; pass the experiment too")
-    raw = tomllib.loads(text)
-    raw = {k: v for k, v in raw.items() if k in ("tokenizer", "run")}
-    component = validate_experiment(raw, str(ckpt.path)).tokenizer
-    if component is None:
+    raw = {k: v for k, v in tomllib.loads(text).items() if k in ("tokenizer", "data", "run")}
+    exp = validate_experiment(raw, str(ckpt.path))
+    if exp.tokenizer is None:
         raise MagvitError(f"checkpoint {ckpt.path} was not trained with a [tokenizer] section")
-    return component
+    return exp
+
+
+def tokenizer_component_of(checkpoint: str | Path) -> Component:
+    """The `[tokenizer]` section a checkpoint was trained with."""
+    return trained_experiment(checkpoint).tokenizer

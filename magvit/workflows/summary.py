@@ -1,0 +1,44 @@
+"""Parameter counts per component of an experiment (`magvit model summary EXP`).
+
+Models are built on the `meta` device: counting the 158M-parameter L tokenizer allocates
+nothing and loads no checkpoint.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from magvit.registry.experiment import Experiment
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def tokenizer_counts(exp: Experiment) -> dict[str, int]:
+    from magvit.core.tokenizer.discriminator import Discriminator
+    from magvit.workflows.tokenizer_losses import tokenizer_losses
+
+    fields = {"checkpoint": ""}
+    if hasattr(exp.tokenizer.config, "init"):
+        fields["init"] = None
+    with torch.device("meta"):
+        model = exp.tokenizer.build(**fields)
+    counts = {f"tokenizer.{name}": _count(child) for name, child in model.named_children()}
+    counts["tokenizer"] = _count(model)
+    stage_one = exp.transformer is None and exp.data is not None
+    if stage_one and tokenizer_losses(exp.losses).gan and hasattr(model, "arch"):
+        frames, resolution = exp.data.config.frames, exp.data.config.resolution
+        with torch.device("meta"):
+            disc = Discriminator(model.arch.disc_channels, model.arch.disc_multipliers, frames, resolution)
+        counts["discriminator"] = _count(disc)
+    return counts
+
+
+def parameter_counts(exp: Experiment) -> dict[str, int]:
+    """`{"tokenizer.encoder": n, ..., "tokenizer": total, "discriminator": n}` for the
+    components the experiment defines (the discriminator only for a stage-1 GAN run)."""
+    counts: dict[str, int] = {}
+    if exp.tokenizer is not None:
+        counts.update(tokenizer_counts(exp))
+    return counts

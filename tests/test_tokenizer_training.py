@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import attrs
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from magvit.core.training.checkpoint import load_checkpoint
 from magvit.errors import MagvitError
 from magvit.registry.experiment import validate_experiment
 from magvit.workflows.tokenizer_stage import TokenizerStage
-from magvit.workflows.train_tokenizer import load_tokenizer, train
+from magvit.workflows.train_tokenizer import build_tokenizer, load_tokenizer, train
 
 # A micro tokenizer (factors (2, 2, 2), 32 codes) with every loss on: the whole stage is exercised.
 MICRO = {
@@ -155,3 +156,33 @@ def test_missing_sections_and_bad_losses_are_reported():
         train(experiment(losses={"gann": 1.0}), "unused")
     with pytest.raises(MagvitError, match="losses: gan must be >= 0, got -1"):
         train(experiment(losses={"gan": -1.0}), "unused")
+
+
+@pytest.mark.parametrize("kind", ["central", "average"])
+def test_init_inflates_a_vq2d_checkpoint(tmp_path, kind):
+    two_d = experiment(train={"steps": 1, "checkpoint_every": 1, "warmup_steps": 0}, losses={"gan": 0.0})
+    two_d.tokenizer = attrs.evolve(two_d.tokenizer, kind="vq2d")
+    train(two_d, tmp_path / "vq2d")
+    source = load_checkpoint(tmp_path / "vq2d").weights["ema"]
+    three_d = experiment(tokenizer={"init": {"kind": kind, "checkpoint": str(tmp_path / "vq2d")}})
+    model = build_tokenizer(three_d.tokenizer)
+    kernel_2d = source["encoder.conv_in.weight"]  # (O, I, 1, 3, 3)
+    kernel_3d = model.state_dict()["encoder.conv_in.weight"]  # (O, I, 3, 3, 3)
+    if kind == "central":
+        assert torch.equal(kernel_3d[:, :, 1], kernel_2d[:, :, 0])
+        assert not kernel_3d[:, :, [0, 2]].any()
+    else:
+        for t in range(3):
+            torch.testing.assert_close(kernel_3d[:, :, t], kernel_2d[:, :, 0] / 3)
+    # Everything else is copied as it is.
+    assert torch.equal(model.state_dict()["quantizer.codebook"], source["quantizer.codebook"])
+    assert torch.equal(model.state_dict()["encoder.norm_out.weight"], source["encoder.norm_out.weight"])
+
+
+def test_init_from_a_mismatched_checkpoint_is_refused(tmp_path):
+    train(experiment(train={"steps": 1, "checkpoint_every": 1, "warmup_steps": 0}, losses={"gan": 0.0}), tmp_path / "run")
+    wider = experiment(tokenizer={"base_channels": 16,
+                                  "init": {"kind": "central", "checkpoint": str(tmp_path / "run")}})
+    with pytest.raises(MagvitError, match=r"cannot inflate \S+ from .*: its kernel \(16, 16, 3, 3, 3\) is not the 2D "
+                       r"form \(O, I, 1, k, k\) of \(32, 32, 3, 3, 3\)"):
+        build_tokenizer(wider.tokenizer)

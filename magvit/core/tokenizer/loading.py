@@ -47,8 +47,9 @@ def inflate_state(model: nn.Module, state_2d: dict[str, torch.Tensor],
         if want is not None and value.dim() == 5 and want.shape != value.shape:
             if value.shape[2] != 1 or want.shape[:2] + want.shape[3:] != value.shape[:2] + value.shape[3:]:
                 raise MagvitError(
-                    f"cannot inflate {name} from {source}: 2D kernel {tuple(value.shape)} does "
-                    f"not match 3D kernel {tuple(want.shape)}; use the same preset for both"
+                    f"cannot inflate {name} from {source}: its kernel {tuple(value.shape)} is not "
+                    f"the 2D form (O, I, 1, k, k) of {tuple(want.shape)}; train the vq2d model "
+                    "with the same preset and overrides"
                 )
             value = inflate(value[:, :, 0], want.shape[2])
         state[name] = value

@@ -13,6 +13,7 @@ from magvit.core.losses.gan import discriminator_loss, generator_loss
 from magvit.core.losses.lecam import LeCam, lecam_loss
 from magvit.core.losses.r1 import r1_penalty
 from magvit.core.tokenizer.quantizer import VectorQuantizer, perplexity, squared_distances
+from magvit.errors import MagvitError
 
 REF = np.load(Path(__file__).parent / "data" / "losses.npz")
 
@@ -88,7 +89,7 @@ def test_usage_perplexity_dead_codes_and_restart():
     assert aux["perplexity"].item() == pytest.approx(expected.item(), rel=1e-6)
     assert perplexity(torch.arange(8), 16).item() == pytest.approx(8.0, rel=1e-6)
     restarted = vq.restart_dead_codes(z, generator=torch.Generator().manual_seed(0))
-    assert restarted == 32 - len(used)
+    assert set(restarted.tolist()) == set(range(32)) - used
     latents = z.permute(0, 2, 3, 4, 1).reshape(-1, 8)
     for code in set(range(32)) - used:  # every dead code now sits on an encoder output
         assert (latents - vq.codebook[code]).abs().sum(-1).min().item() == 0.0
@@ -121,3 +122,35 @@ def test_r1_penalty_of_a_linear_critic_is_cost_times_weight_norm():
     penalty, logits = r1_penalty(critic, torch.rand(5, 3, 2, 4, 4), cost=10.0)
     assert penalty.item() == pytest.approx(10.0 * w.pow(2).sum().item(), rel=1e-5)
     assert logits.shape == (5,)
+
+
+def test_perceptual_plugin_loads_user_weights_and_compares_frames(tmp_path):
+    import magvit
+    torch.manual_seed(0)  # random weights in torchvision's vgg16 `features.N.*` layout
+    layout = torch.nn.Sequential(*[torch.nn.Conv2d(i, o, 3, padding=1) if o else torch.nn.Identity()
+                                   for i, o in _vgg_layers()])
+    state = {f"features.{k}": v for k, v in layout.state_dict().items()}
+    from safetensors.torch import save_file
+
+    save_file(state, tmp_path / "vgg16.safetensors")
+    loss = magvit.registries().perceptual_losses.create("vgg16", weights=str(tmp_path / "vgg16.safetensors"))
+    video = torch.rand(1, 3, 2, 32, 32)
+    assert loss(video, video).item() == 0.0
+    assert loss(video, video.flip(-1)).item() > 0.0
+    assert not any(p.requires_grad for p in loss.parameters())
+    with pytest.raises(MagvitError, match="perceptual loss weights 'nope.pt' not found"):
+        magvit.registries().perceptual_losses.create("vgg16", weights="nope.pt")
+
+
+def _vgg_layers():
+    """(in, out) per torchvision vgg16 `features` index; out 0 marks a ReLU or pool slot."""
+    from magvit.core.losses.perceptual import _VGG16
+
+    layers, ch = [], 3
+    for item in _VGG16:
+        if item == "M":
+            layers.append((ch, 0))
+        else:
+            layers += [(ch, item), (item, 0)]
+            ch = item
+    return layers

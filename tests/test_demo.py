@@ -106,3 +106,15 @@ def test_bitmap_font_draws_known_glyphs():
     image = label("fp", 12, 20, scale=1)
     assert image.shape == (3, 12, 20) and image.min() == 0 and image.max() == 1
     assert (image == 0).sum() == 3 * text_mask("fp").sum()  # every ink pixel drawn, none clipped
+
+
+def test_masked_psnr_scores_only_the_selected_pixels():
+    from magvit.core.tokenizer.quality import masked_psnr
+
+    target = torch.zeros(1, 3, 2, 4, 4)
+    video = target.clone()
+    video[:, :, 1] = 0.1  # error only in frame 1
+    frame1 = torch.zeros(2, 4, 4, dtype=torch.bool)
+    frame1[1] = True
+    assert masked_psnr(video, target, frame1).item() == pytest.approx(20.0, abs=1e-4)
+    assert masked_psnr(video, target, ~frame1).item() == pytest.approx(100.0)  # error-free: clamped

@@ -2,9 +2,11 @@
 
 For each task the demo writes `<task>.mp4` (one row per clip: condition | generated | ground
 truth), one row of `contact_sheet.png` (the first clip's frames: condition, generated, ground
-truth), and a table row: PSNR and SSIM of the generated clips against the ground truth, the same
-for the padded condition video (the task's own baseline: copy-the-last-frame for FP, the linear
-blend for FI), and the seconds generation took. CG has no condition, so no PSNR is reported for it.
+truth), and a table row: PSNR over the pixels the task had to generate (the condition pixels are
+given, so they are left out) and SSIM over the clip, of the generated clips against the ground
+truth and of the padded condition video (the task's own baseline: the last given frame repeated
+for FP, the linear blend for FI), and the seconds generation took. CG has no condition, so it
+has no ground truth to compare with.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tqdm import tqdm
 
 from magvit.core.bitmap_font import label as text_label
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
-from magvit.core.tokenizer.quality import psnr, ssim
+from magvit.core.tokenizer.quality import masked_psnr, ssim
 from magvit.core.video_io import write_image, write_video
 from magvit.errors import MagvitError
 from magvit.pipeline import Pipeline
@@ -61,8 +63,9 @@ class DemoReport:
                 f"{fmt(r.baseline_psnr, '13.2f'):>13} {fmt(r.baseline_ssim, '6.3f'):>6}   "
                 f"{r.seconds:7.2f}  {'SOLID COLOUR' if r.solid else 'ok'}"
             )
-        lines.append(f"{self.clips} clip(s) per task, {self.seconds:.1f} s in all. Baseline = the "
-                     "padded condition video (FP: last frame repeated; FI: linear blend).")
+        lines.append(f"{self.clips} clip(s) per task, {self.seconds:.1f} s in all. PSNR: over the "
+                     "pixels the task generates; SSIM: over the clip.")
+        lines.append("Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -139,11 +142,12 @@ def run_demo(
         truth = videos.cpu()
         condition = result.condition.cpu()
         scored = task.has_condition
+        generate = ~result.pixel_mask  # the pixels the task had to make
         rows.append(TaskRow(
             task=task_name,
-            psnr=float(psnr(generated, truth).mean()) if scored else None,
+            psnr=float(masked_psnr(generated, truth, generate).mean()) if scored else None,
             ssim=float(ssim(generated, truth).mean()) if scored else None,
-            baseline_psnr=float(psnr(condition, truth).mean()) if scored else None,
+            baseline_psnr=float(masked_psnr(condition, truth, generate).mean()) if scored else None,
             baseline_ssim=float(ssim(condition, truth).mean()) if scored else None,
             seconds=seconds,
             min_std=float(generated.flatten(1).std(dim=1).min()),

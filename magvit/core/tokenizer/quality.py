@@ -12,6 +12,15 @@ def psnr(video: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1 / mse.clamp_min(1e-10))
 
 
+def masked_psnr(video: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`(B,)` PSNR over the pixels where `mask (T, H, W)` is True (e.g. the pixels a task had to
+    generate), every channel; NaN where the mask selects nothing."""
+    err = (video.float().clamp(0, 1) - target.float()).pow(2)
+    weight = mask.to(err.device, torch.float32).expand_as(err[0])
+    mse = (err * weight).flatten(1).sum(1) / (weight.sum() * 1.0)
+    return 10 * torch.log10(1 / mse.clamp_min(1e-10))
+
+
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))

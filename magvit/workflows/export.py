@@ -1,0 +1,33 @@
+"""Slim copies of stage-2 checkpoints for sharing: the weights generation needs, nothing else.
+
+A training checkpoint also holds the optimiser, schedulers and RNG states (about twice the
+weights); an exported bundle keeps the transformer and tokenizer weights, `bundle.json` and the
+resolved experiment, and loads anywhere a checkpoint is taken.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from magvit.errors import MagvitError
+from magvit.workflows.bundle import load_bundle, save_bundle
+
+
+def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the slim bundle of `source` (a run dir or checkpoint) as the directory `target`."""
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise MagvitError(f"{target} exists; choose another folder or pass --overwrite")
+    bundle = load_bundle(source)
+    record = {k: v for k, v in bundle.meta.items() if k not in ("step", "path")}
+    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+        written = save_bundle(tmp, bundle.meta["step"], transformer=bundle.transformer,
+                              tokenizer=bundle.tokenizer, record=record,
+                              experiment=bundle.experiment, keep=None)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(written), str(target))
+    return target

@@ -35,10 +35,25 @@ def tokenizer_counts(exp: Experiment) -> dict[str, int]:
     return counts
 
 
+def transformer_count(exp: Experiment) -> int:
+    """The stage-2 transformer at the sizes its vocabulary and sequence give it (SPEC §4)."""
+    from magvit.workflows.stage2_layout import stage2_layout
+
+    with torch.device("meta"):
+        tokenizer = exp.tokenizer.build(checkpoint="") if hasattr(exp.tokenizer.config, "checkpoint") \
+            else exp.tokenizer.build()
+        tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
+        layout = stage2_layout(exp, tokenizer, exp.data.config, tasks)
+        return _count(layout.transformer.build())
+
+
 def parameter_counts(exp: Experiment) -> dict[str, int]:
-    """`{"tokenizer.encoder": n, ..., "tokenizer": total, "discriminator": n}` for the
-    components the experiment defines (the discriminator only for a stage-1 GAN run)."""
+    """`{"tokenizer.encoder": n, ..., "tokenizer": total, "discriminator": n, "transformer": n}`
+    for the components the experiment defines (the discriminator only for a stage-1 GAN run;
+    the transformer for a stage-2 experiment, sized by its vocabulary)."""
     counts: dict[str, int] = {}
     if exp.tokenizer is not None:
         counts.update(tokenizer_counts(exp))
+    if exp.transformer is not None and exp.tasks and exp.data is not None:
+        counts["transformer"] = transformer_count(exp)
     return counts

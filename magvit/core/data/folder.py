@@ -73,10 +73,13 @@ class VideoFolder:
     eval_windows: int = attrs.field(default=1, validator=_positive)
     eval_crops: int = attrs.field(default=1, validator=_positive)
     skip_unreadable: bool = False
+    # The number of classes, when known (UCF-101: 101): sizes the model without the data on disk.
+    # 0 counts the class sub-folders.
+    classes: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     @property
     def num_classes(self) -> int:
-        return len(class_names(self.path))
+        return self.classes or len(class_names(self.path))
 
     def make(self, split: str, seed: int = 0) -> VideoClips:
         if split not in ("train", "eval"):

@@ -109,7 +109,7 @@ def test_bitmap_font_draws_known_glyphs():
 
 
 def test_masked_psnr_scores_only_the_selected_pixels():
-    from magvit.core.tokenizer.quality import masked_psnr
+    from magvit.core.metrics import masked_psnr
 
     target = torch.zeros(1, 3, 2, 4, 4)
     video = target.clone()

@@ -11,7 +11,7 @@ import torch
 
 import magvit
 from magvit.cli.main import main
-from magvit.core.tokenizer.quality import psnr, ssim
+from magvit.core.metrics import psnr, ssim
 from magvit.core.video_io import read_video, write_video
 from magvit.registry.experiment import validate_experiment
 from magvit.workflows.reconstruct import round_trip

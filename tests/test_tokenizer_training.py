@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import magvit
-from magvit.core.tokenizer.quality import psnr
+from magvit.core.metrics import psnr
 from magvit.core.training.checkpoint import load_checkpoint
 from magvit.errors import MagvitError
 from magvit.registry.experiment import validate_experiment

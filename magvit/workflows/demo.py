@@ -20,8 +20,8 @@ import torch
 from tqdm import tqdm
 
 from magvit.core.bitmap_font import label as text_label
+from magvit.core.metrics import masked_psnr, ssim
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
-from magvit.core.tokenizer.quality import masked_psnr, ssim
 from magvit.core.video_io import write_image, write_video
 from magvit.errors import MagvitError
 from magvit.pipeline import Pipeline

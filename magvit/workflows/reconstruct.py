@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import torch
 
-from magvit.core.tokenizer.quality import psnr, ssim
+from magvit.core.metrics import psnr, ssim
 from magvit.core.video_io import probe_video, read_video, write_video
 from magvit.errors import MagvitError
 from magvit.workflows.train_tokenizer import load_tokenizer, trained_experiment

@@ -19,8 +19,8 @@ import torch.distributed as dist
 from magvit.core.losses.gan import discriminator_loss, generator_loss
 from magvit.core.losses.lecam import LeCam
 from magvit.core.losses.r1 import r1_penalty
+from magvit.core.metrics import psnr
 from magvit.core.tokenizer.discriminator import Discriminator
-from magvit.core.tokenizer.quality import psnr
 from magvit.core.tokenizer.quantizer import perplexity
 from magvit.core.training import (
     EMA,

@@ -1,4 +1,4 @@
-"""Reconstruction quality of a video round trip: PSNR and SSIM per clip, in fp32."""
+"""Video quality metrics in fp32: PSNR and SSIM per clip, and PSNR over a pixel mask."""
 
 from __future__ import annotations
 

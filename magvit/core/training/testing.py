@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -57,22 +58,27 @@ def run_ddp(
     """Run `fn(*args)` in `world_size` processes with torchrun's environment variables set
     (gloo on CPU via `setup_distributed("cpu")`); return each rank's result in rank order.
 
-    Processes are forked where the platform allows (no second `import torch`: seconds saved per
-    test; not after CUDA is initialised); with "spawn", `fn` must be importable (defined at module level). A rank that fails
-    re-raises here with its traceback.
+    Ranks are spawned (fresh interpreters), so `fn` must be importable: defined at module level.
+    Forking is faster but unsafe once the parent has run torch's or gloo's threads (a forked
+    rank can inherit a held lock and wait forever); pass `start_method="fork"` only for tiny,
+    thread-free functions. A rank that fails re-raises here with its traceback; ranks still
+    running after `timeout_s` are terminated and a `TimeoutError` is raised.
     """
-    if start_method is None:
-        can_fork = "fork" in mp.get_all_start_methods() and not torch.cuda.is_initialized()
-        start_method = "fork" if can_fork else "spawn"
+    start_method = start_method or "spawn"
     with tempfile.TemporaryDirectory(prefix="magvit-ddp-") as out:
         context = mp.start_processes(
             _ddp_entry, args=(world_size, _free_port(), fn, args, out),
             nprocs=world_size, join=False, start_method=start_method,
         )
+        deadline = time.monotonic() + timeout_s
         try:
-            while not context.join(timeout=timeout_s):
-                pass
-        except mp.ProcessRaisedException:
+            while not context.join(timeout=1.0):
+                if time.monotonic() > deadline:
+                    for process in context.processes:
+                        if process.is_alive():
+                            process.terminate()
+                    raise TimeoutError(f"DDP ranks still running after {timeout_s:.0f} s; terminated")
+        except (mp.ProcessRaisedException, mp.ProcessExitedException):
             errors = sorted(Path(out).glob("rank*.err"))
             details = "\n".join(f"--- {p.stem} ---\n{p.read_text()}" for p in errors)
             raise RuntimeError(f"a DDP rank failed:\n{details}") from None

@@ -47,15 +47,16 @@ class Result:
 
 
 class Pipeline:
-    def __init__(self, bundle: Any, decoder: Any = None):
+    def __init__(self, bundle: Any, decoder: Any = None, **overrides: Any):
         """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
-        tokenizer, vocab, task_names, experiment, meta); `decoder`: see `make_decoder`."""
+        tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
+        `make_decoder`."""
         self.bundle = bundle
         self.transformer = bundle.transformer.eval()
         self.tokenizer = bundle.tokenizer.eval()
         self.vocab = bundle.vocab
         self.device = next(self.transformer.parameters()).device
-        self.decoder = self.make_decoder(decoder)
+        self.decoder = self.make_decoder(decoder, **overrides)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
@@ -63,9 +64,7 @@ class Pipeline:
         from magvit.core.training.distributed import resolve_device
         from magvit.workflows.bundle import load_bundle
 
-        pipe = cls(load_bundle(path, device=resolve_device(device)))
-        pipe.decoder = pipe.make_decoder(decoder, **overrides)
-        return pipe
+        return cls(load_bundle(path, device=resolve_device(device)), decoder, **overrides)
 
     # -- what the bundle says --------------------------------------------------------------
     @property

@@ -60,10 +60,14 @@ class Task:
 
     def condition(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The padded condition video (same shape as `video`) and the (T, H, W) pixel mask."""
+        mask = self._video_mask(video)
+        return self.padding.build()(video, mask), mask
+
+    def _video_mask(self, video: torch.Tensor) -> torch.Tensor:
+        """The pixel mask for `video`, after checking that it is a clip or a batch of clips."""
         if video.dim() not in (4, 5) or video.shape[-4] != 3:
             raise MagvitError(f"task {self.name}: expected a video (B, 3, T, H, W), got {tuple(video.shape)}")
-        mask = self.pixel_mask(tuple(video.shape[-3:])).to(video.device)
-        return self.padding.build()(video, mask), mask
+        return self.pixel_mask(tuple(video.shape[-3:])).to(video.device)
 
 
 @attrs.define
@@ -195,9 +199,7 @@ class ClassGeneration(Task):
         return torch.zeros(shape, dtype=torch.bool)
 
     def condition(self, video):
-        if video.dim() not in (4, 5) or video.shape[-4] != 3:
-            raise MagvitError(f"task cg: expected a video (B, 3, T, H, W), got {tuple(video.shape)}")
-        return torch.zeros_like(video), self.pixel_mask(tuple(video.shape[-3:])).to(video.device)
+        return torch.zeros_like(video), self._video_mask(video)
 
 
 BUILTIN_TASKS = (

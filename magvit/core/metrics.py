@@ -17,7 +17,7 @@ def masked_psnr(video: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     generate), every channel; NaN where the mask selects nothing."""
     err = (video.float().clamp(0, 1) - target.float()).pow(2)
     weight = mask.to(err.device, torch.float32).expand_as(err[0])
-    mse = (err * weight).flatten(1).sum(1) / (weight.sum() * 1.0)
+    mse = (err * weight).flatten(1).sum(1) / weight.sum()
     return 10 * torch.log10(1 / mse.clamp_min(1e-10))
 
 

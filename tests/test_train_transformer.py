@@ -57,6 +57,9 @@ def test_multi_task_run_writes_eval_and_a_self_contained_bundle(tokenizer_dir, t
     assert set(report["masked_token_ce"]) == set(ALL_TASKS)
     assert report["uniform_ce"] == pytest.approx(math.log(64))
     assert all(0 < ce < 2 * math.log(64) for ce in report["masked_token_ce"].values())
+    # the context-free reference: the entropy of each task's held-out masked codes
+    assert set(report["frequency_ce"]) == set(ALL_TASKS)
+    assert all(0 < h <= math.log(64) + 1e-9 for h in report["frequency_ce"].values())
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in records if r["split"] == "train"]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]

@@ -5,6 +5,10 @@ a token memo in `inputs`, each clip's target tokens are encoded once for all tas
 every evaluation of a run (and of a resumed run) scores the same inputs. The score is the plain
 cross-entropy (no label smoothing) averaged over the masked positions (those set to [MASK] or
 to a condition token), in nats; a model that knows nothing scores ln(codebook size).
+
+Beside it, `frequency_ce` is the entropy of the held-out masked codes themselves: the score of the
+best predictor that ignores context (one that knew those code frequencies in advance). The gap
+between the two is what the condition and the visible tokens buy.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ class HeldOutEval:
                        indices=torch.arange(start, start + len(video)))
                 for start, (video, labels) in zip(starts, clips)
             ]
+        self.frequency_ce = {
+            name: code_entropy(torch.cat([ex.batch.targets[ex.batch.should_mask] for ex in examples]))
+            for name, examples in self.examples.items()
+        }
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:
@@ -60,3 +68,12 @@ class HeldOutEval:
             scores[name] = total / count
         model.train(was_training)
         return scores
+
+
+def code_entropy(codes: torch.Tensor) -> float:
+    """Entropy in nats of the empirical distribution of `codes` (integer ids)."""
+    if codes.numel() == 0:
+        raise ValueError("code_entropy needs at least one code")
+    counts = torch.bincount(codes.flatten().long()).double()
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())

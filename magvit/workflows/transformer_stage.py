@@ -191,6 +191,7 @@ class TransformerStage:
                 "masked_token_ce": scores,
                 "mean": sum(scores.values()) / len(scores),
                 "uniform_ce": math.log(self.vocab.codebook_size),
+                "frequency_ce": self.held_out.frequency_ce,
             }
             (self.run_dir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
             tqdm.write(f"eval step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))

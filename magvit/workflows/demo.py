@@ -111,7 +111,7 @@ def run_demo(
     out_dir: str | Path = "magvit-demo",
     *,
     inputs: list[Path] | None = None,
-    clips: int = 4,
+    clips: int = 16,
     label: int = 0,
     seed: int = 0,
     device: str = "auto",

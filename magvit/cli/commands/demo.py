@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("--output", type=Path, default=Path("magvit-demo"), help="output folder")
     p.add_argument("--input", dest="inputs", type=Path, nargs="+", metavar="VIDEO",
                    help="your own videos instead of held-out synthetic clips")
-    p.add_argument("--clips", type=int, default=4, help="held-out clips per task (default 4)")
+    p.add_argument("--clips", type=int, default=16,
+                   help="held-out clips per task (default 16: fewer make the PSNR comparison noisy)")
     p.add_argument("--class", dest="label", type=int, default=0,
                    help="class label used for --input videos by the class-conditional tasks")
     p.add_argument("--seed", type=int, default=0)

@@ -19,7 +19,7 @@ def test_entropy_equals_the_cross_entropy_of_predicting_the_code_frequencies():
     freq = torch.bincount(codes, minlength=16).double() / codes.numel()
     logits = freq.clamp_min(1e-30).log().expand(codes.numel(), -1)
     assert code_entropy(codes) == pytest.approx(float(F.cross_entropy(logits, codes)), rel=1e-9)
-    # and no other context-free prediction does better
+    # and it beats the uniform guess
     assert code_entropy(codes) < float(F.cross_entropy(torch.zeros(500, 16), codes))
 
 

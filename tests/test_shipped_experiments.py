@@ -1,0 +1,50 @@
+"""Every shipped experiment file validates, and the two CPU tokenizers have the grids they claim."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from magvit.registry.experiment import load_experiment
+from magvit.registry.toml_files import REPO_EXPERIMENTS
+
+SHIPPED = sorted(p.stem for p in REPO_EXPERIMENTS.glob("*.toml"))
+
+
+def test_the_paper_and_cpu_experiments_are_all_shipped():
+    assert {"tiny", "tiny-tokenizer", "tiny-tokenizer-fine", "bair-b-tokenizer",
+            "ucf101-b-tokenizer", "ucf101-l-tokenizer"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_experiment_validates(name):
+    experiment = load_experiment(name)
+    assert experiment.run.name == name
+    assert experiment.data is not None and experiment.tokenizer is not None
+
+
+@pytest.mark.parametrize("name, tokens, codes", [
+    ("tiny-tokenizer", (4, 8, 8), 512),         # the bundled default's: 256 tokens, cheap stage 2
+    ("tiny-tokenizer-fine", (4, 16, 16), 1024),  # the paper's 1024-token layout at 32x32
+])
+def test_cpu_tokenizer_grid(name, tokens, codes):
+    experiment = load_experiment(name)
+    assert (experiment.data.config.frames, experiment.data.config.resolution) == (8, 32)
+    tokenizer = experiment.tokenizer.build().eval()
+    video = torch.rand(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ids = tokenizer.encode(video)
+        decoded = tokenizer.decode(ids)
+    assert tokenizer.codebook_size == codes
+    assert ids.shape == (2, *tokens) and ids.dtype == torch.int64
+    assert 0 <= ids.min() and ids.max() < codes
+    assert decoded.shape == video.shape and torch.isfinite(decoded).all()
+
+
+@pytest.mark.parametrize("name", ["tiny", "bair-mt8", "ucf101-cg"])
+def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
+    """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there."""
+    checkpoint = load_experiment(name).tokenizer.config.checkpoint
+    assert checkpoint.startswith("runs/")
+    stage1 = checkpoint.removeprefix("runs/")
+    assert stage1 in SHIPPED and load_experiment(stage1).run.name == stage1

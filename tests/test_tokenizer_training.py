@@ -122,12 +122,18 @@ def test_two_ddp_processes_match_one_process_at_the_same_global_batch(tmp_path):
 
 @pytest.mark.slow
 def test_overfits_one_clip():
+    """The whole tokenizer (encoder, VQ, decoder) can memorise one clip.
+
+    300 steps: at 150 the PSNR still depended on the CPU's kernels (25.9 to 29.1 dB across
+    AVX-512, AVX2 and the scalar path); by 300 every path measured is above 33 dB, so the 28 dB
+    line has a margin of 5 dB, and the clip's mean colour (18.2 dB) is far below it.
+    """
     torch.manual_seed(0)
     clip = magvit.registries().datasets.create("synthetic", frames=4, resolution=16).make("train", 0)[0]
     video = clip["video"][None]
     model = micro_tokenizer(codebook_size=64)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(150):
+    for _ in range(300):
         recon, aux = model(video)
         loss = (2 * (recon - video)).pow(2).mean() + aux["quantizer_loss"]
         opt.zero_grad()
@@ -135,7 +141,8 @@ def test_overfits_one_clip():
         opt.step()
     model.eval()
     score = psnr(model.decode(model.encode(video)), video).item()
-    assert score > 28.0, f"PSNR {score:.1f} dB after overfitting one clip"
+    flat = psnr(video.mean(dim=(2, 3, 4), keepdim=True).expand_as(video), video).item()
+    assert score > 28.0 and score > flat + 9.0, f"PSNR {score:.1f} dB after overfitting one clip (mean colour: {flat:.1f} dB)"
 
 
 def test_load_tokenizer_reads_the_config_saved_with_the_checkpoint(tmp_path):

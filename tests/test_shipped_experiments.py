@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from magvit.registry.experiment import load_experiment
-from magvit.registry.toml_files import REPO_EXPERIMENTS
+from magvit.registry.toml_files import shipped_experiments
 
-SHIPPED = sorted(p.stem for p in REPO_EXPERIMENTS.glob("*.toml"))
+SHIPPED = shipped_experiments()
 
 
 def test_the_paper_and_cpu_experiments_are_all_shipped():

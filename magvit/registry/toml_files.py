@@ -20,33 +20,45 @@ else:  # pragma: no cover
 
 from magvit.errors import ConfigError, MagvitError
 
-# Where experiment names (`tiny`, `bair-mt8`) are looked up, after the literal path.
-REPO_EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-PACKAGED_EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+# Shipped experiments are package data: found by name after a plain `pip install .`, from any folder.
+SHIPPED_EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def shipped_experiments(*, include_bases: bool = False) -> list[str]:
+    """Names of the shipped experiments (`tiny`, `bair-mt8`, ...); `base/...` files if asked."""
+    files = SHIPPED_EXPERIMENTS.rglob("*.toml") if include_bases else SHIPPED_EXPERIMENTS.glob("*.toml")
+    return sorted(str(p.relative_to(SHIPPED_EXPERIMENTS).with_suffix("")) for p in files)
 
 
 def find_experiment(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
-    """A path as given, else relative to `relative_to`, else a shipped experiment by name."""
+    """A path as given, else relative to `relative_to` (an `extends` chain), else
+    `./experiments/NAME.toml`, else a shipped experiment by name."""
     raw = Path(name_or_path)
     candidates = [raw] if raw.is_absolute() else [
         *([relative_to / raw] if relative_to else []), raw,
     ]
     stem = raw.name if raw.suffix == ".toml" else raw.name + ".toml"
-    for root in (Path.cwd() / "experiments", REPO_EXPERIMENTS, PACKAGED_EXPERIMENTS):
+    for root in (Path.cwd() / "experiments", SHIPPED_EXPERIMENTS):
         candidates.append(root / (raw.parent / stem))
     candidates = list(dict.fromkeys(candidates))
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    shipped = sorted(
-        str(p.relative_to(root).with_suffix(""))
-        for root in (REPO_EXPERIMENTS, PACKAGED_EXPERIMENTS) if root.is_dir()
-        for p in root.rglob("*.toml")
-    )
     raise MagvitError(
         f"experiment {str(name_or_path)!r} not found (looked at {', '.join(map(str, candidates[:3]))}). "
-        f"Give a path to a .toml file, or a shipped experiment: {', '.join(shipped) or 'none'}"
+        f"Give a path to a .toml file, or a shipped experiment: {', '.join(shipped_experiments()) or 'none'} "
+        "(`magvit experiments list`)"
     )
+
+
+def describe_experiment(path: Path) -> str:
+    """The one-line purpose of an experiment file: its first comment line."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+        if line.strip():
+            break
+    return ""
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def require_sections(exp: Experiment, *names: str) -> None:
         where = f" in {exp.source}" if exp.source else ""
         raise MagvitError(
             f"stage 2 needs the section(s) {', '.join(f'[{n}]' for n in missing)}{where}; "
-            "see experiments/tiny.toml for a complete example"
+            "see `magvit config show tiny` for a complete example"
         )
 
 

@@ -37,7 +37,7 @@ def _require(exp: Experiment, section: str) -> Any:
     if value is None:
         raise MagvitError(
             f"{exp.source or 'the experiment'} has no [{section}] section; stage-1 training needs "
-            f"[{section}] kind = ... (see experiments/tiny-tokenizer.toml)"
+            f"[{section}] kind = ... (see `magvit config show tiny-tokenizer`)"
         )
     return value
 

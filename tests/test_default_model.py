@@ -7,9 +7,8 @@ import json
 import pytest
 
 from magvit.cli.main import main
-from magvit.core.training.checkpoint import resolve_checkpoint
 from magvit.pipeline import Pipeline
-from magvit.weights import DEFAULT_CHECKPOINT
+from magvit.weights import DEFAULT_CHECKPOINT, resolve_model_path
 from magvit.workflows.demo import run_demo
 
 TEN_TASKS = ["fp", "fi", "opc", "opv", "oph", "opd", "ipc", "ipd", "cg", "cfp"]
@@ -21,7 +20,8 @@ def demo(tmp_path_factory):
 
 
 def test_default_resolves_to_the_packaged_weights():
-    assert resolve_checkpoint("default") == DEFAULT_CHECKPOINT
+    assert resolve_model_path("default") == DEFAULT_CHECKPOINT
+    assert resolve_model_path("runs/x") == "runs/x"
     size = sum(f.stat().st_size for f in DEFAULT_CHECKPOINT.iterdir())
     assert size < 25 * 2**20, f"bundled weights are {size / 2**20:.1f} MiB; the budget is 25"
     pipe = Pipeline.from_checkpoint("default")

@@ -77,7 +77,8 @@ class Net3d(nn.Module):
 def test_state_dict_inflation_reports_every_parameter_by_name():
     torch.manual_seed(0)
     net2d, net3d = Net2d(), Net3d()
-    state, report = inflate_state_dict(net2d.state_dict(), net3d.state_dict(), "central")
+    central = magvit.registries().inflations.create("central")
+    state, report = inflate_state_dict(net2d.state_dict(), net3d.state_dict(), central)
     assert report.inflated == ["conv.weight"]
     assert report.copied == ["conv.bias", "norm.weight", "norm.bias"]
     assert report.mismatched == {"head.weight": "(2, 8, 1, 1) vs (3, 8, 1, 1, 1)", "head.bias": "(2,) vs (3,)"}

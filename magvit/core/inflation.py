@@ -60,27 +60,19 @@ class InflationReport:
         return "\n".join(lines)
 
 
-def _resolve(method: str | Inflate) -> Inflate:
-    if callable(method):
-        return method
-    from magvit.registry import registries  # names resolve through the plugin registry
-
-    return registries().inflations.create(method)
-
-
 def inflate_state_dict(
     state_2d: dict[str, torch.Tensor],
     target_3d_state: dict[str, torch.Tensor],
-    method: str | Inflate = "central",
+    inflate: Inflate | None = None,
 ) -> tuple[dict[str, torch.Tensor], InflationReport]:
     """A 3D state dict filled from a 2D one.
 
     Parameters with equal names and shapes are copied; a 2D kernel (O, I, kH, kW) whose 3D
-    counterpart is (O, I, kT, kH, kW) is inflated with `method` (a name in the inflations
-    registry or a function `(weight, kT) -> weight`); everything else keeps the target's value
+    counterpart is (O, I, kT, kH, kW) is inflated with `inflate` (a function `(weight, kT) ->
+    weight`, such as an `inflations` plugin; default: central); everything else keeps the target's value
     and is listed in the report.
     """
-    inflate = _resolve(method)
+    inflate = inflate or inflate_central
     report = InflationReport()
     state_3d = {name: value.clone() for name, value in target_3d_state.items()}
     for name, target in target_3d_state.items():

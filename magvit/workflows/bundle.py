@@ -30,6 +30,7 @@ from magvit.registry.experiment import (
     validate_experiment,
 )
 from magvit.registry.toml_files import read_toml
+from magvit.weights import resolve_model_path
 
 BUNDLE_FILE = "bundle.json"
 CONFIG_FILE = "config.resolved.toml"
@@ -139,7 +140,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
 
     `path` is a run directory, its `checkpoints/last`, or a step directory.
     """
-    path = resolve_checkpoint(path)
+    path = resolve_checkpoint(resolve_model_path(path))
     record = json.loads(_read_text(path, BUNDLE_FILE))
     if record.get("format") != FORMAT:
         raise MagvitError(f"{path / BUNDLE_FILE} has format {record.get('format')!r}, expected {FORMAT!r}")

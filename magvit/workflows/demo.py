@@ -24,7 +24,7 @@ from magvit.core.metrics import masked_psnr, ssim
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
 from magvit.core.video_io import write_image, write_video
 from magvit.errors import MagvitError
-from magvit.pipeline import Pipeline
+from magvit.workflows.pipeline import Pipeline
 
 # Below this standard deviation over a whole clip, an output is "a solid colour".
 SOLID_STD = 0.02

@@ -28,6 +28,7 @@ from magvit.core.training import (
 from magvit.errors import MagvitError
 from magvit.registry.components import Component
 from magvit.registry.experiment import Experiment, experiment_toml, write_resolved_config
+from magvit.weights import resolve_model_path
 from magvit.workflows.tokenizer_losses import tokenizer_losses
 from magvit.workflows.tokenizer_stage import TokenizerStage
 
@@ -88,6 +89,7 @@ def load_tokenizer(component_or_config: Component | TokenizerConfig | None = Non
     With no config, the `[tokenizer]` section saved in the checkpoint's resolved config is used,
     so `load_tokenizer(checkpoint="runs/tiny-tokenizer")` is enough.
     """
+    checkpoint = resolve_model_path(checkpoint) if checkpoint else checkpoint
     if component_or_config is None:
         component_or_config = tokenizer_component_of(checkpoint)
     if isinstance(component_or_config, TokenizerConfig):
@@ -107,7 +109,7 @@ def trained_experiment(checkpoint: str | Path) -> Experiment:
 
     from magvit.registry.experiment import validate_experiment
 
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(resolve_model_path(checkpoint))
     text = ckpt.files.get("config.resolved.toml")
     if text is None:
         raise MagvitError(f"checkpoint {ckpt.path} has no config.resolved.toml; pass the experiment too")

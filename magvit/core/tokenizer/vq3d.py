@@ -29,10 +29,8 @@ class VQ3D(nn.Module):
             self.config.codebook_cost, self.config.entropy_weight, self.config.entropy_temperature,
         )
         self.decoder = Decoder(self.arch, self.temporal_kernel)
-        if self.config.checkpoint:
-            from magvit.core.tokenizer.loading import load_tokenizer_weights
-
-            load_tokenizer_weights(self, self.config.checkpoint)
+        # `config.checkpoint` is loaded by whoever builds the model from a config (the `vq3d`
+        # plugin's factory), not here: constructing a module never reads the disk.
 
     @property
     def factors(self) -> tuple[int, int, int]:

@@ -268,17 +268,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def resolve_checkpoint(path: str | Path) -> Path:
     """The step directory meant by a run dir, its `checkpoints` dir, a step dir or a `last` path.
 
-    `"default"` names the model bundled with the package (`magvit/weights/default`).
+    (Names such as `"default"`, the bundled model, are resolved above the core:
+    `magvit.weights.resolve_model_path`.)
     """
-    from magvit.weights import DEFAULT_CHECKPOINT, is_default
-
-    if is_default(path) and not Path(path).exists():
-        if not (DEFAULT_CHECKPOINT / MANIFEST).is_file():
-            raise MagvitError(
-                f"the bundled default model is missing from {DEFAULT_CHECKPOINT}; reinstall magvit "
-                "or give a checkpoint you trained (`magvit train transformer tiny`)"
-            )
-        return DEFAULT_CHECKPOINT
     given = path = Path(path)
     if path.name == LAST and not path.is_dir():
         if path.is_file():

@@ -1,0 +1,255 @@
+"""Generation from a trained stage-2 bundle: load it once, then generate for any task.
+
+    pipe = Pipeline.from_checkpoint("runs/ucf-mt")
+    result = pipe.generate("fp", "clip.mp4", seed=0)        # or a (3, T, H, W) / (B, ...) tensor
+    result.video                                            # (B, 3, T, H, W) in [0, 1]
+
+Per batch: the task pads the condition video, the tokenizer turns it into condition tokens z̃,
+the decoder generates the latent tokens from the transformer's logits (prefix `[prompt,
+class]`), and the tokenizer decodes them back to pixels. Everything runs without gradients,
+and one seed reproduces the whole call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from magvit.core.decoding.model_logits import PrefixedLogits
+from magvit.core.tokens import build_sequence
+from magvit.core.video_io import read_video
+from magvit.errors import MagvitError
+from magvit.registry import registries
+
+Labels = int | Sequence[int] | torch.Tensor | None
+
+
+@attrs.frozen
+class Result:
+    """What one `generate` call made: all tensors batched along the first dimension."""
+
+    task: str
+    condition: torch.Tensor  # (B, 3, T, H, W): the padded condition video the model was given
+    video: torch.Tensor  # (B, 3, T, H, W): the generated clips, in [0, 1]
+    tokens: torch.Tensor  # (B, t, h, w): the generated codebook ids
+    pixel_mask: torch.Tensor  # (T, H, W) bool: the real condition pixels
+    seconds: dict[str, float]  # wall time of "tokenizer" (encode + decode) and "transformer"
+
+    def side_by_side(self) -> torch.Tensor:
+        """(B, 3, T, H, 2W): the condition on the left, the result on the right."""
+        return torch.cat([self.condition, self.video], dim=-1)
+
+
+class Pipeline:
+    def __init__(self, bundle: Any, decoder: Any = None, **overrides: Any):
+        """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
+        tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
+        `make_decoder`."""
+        self.bundle = bundle
+        self.transformer = bundle.transformer.eval()
+        self.tokenizer = bundle.tokenizer.eval()
+        self.vocab = bundle.vocab
+        self.device = next(self.transformer.parameters()).device
+        self.decoder = self.make_decoder(decoder, **overrides)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
+                        **overrides: Any) -> Pipeline:
+        from magvit.core.training.distributed import resolve_device
+        from magvit.workflows.bundle import load_bundle
+
+        return cls(load_bundle(path, device=resolve_device(device)), decoder, **overrides)
+
+    # -- what the bundle says --------------------------------------------------------------
+    @property
+    def clip_shape(self) -> tuple[int, int, int]:
+        """(T, H, W) of the clips the model was trained on."""
+        return tuple(self.bundle.meta["clip_shape"])
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(self.bundle.task_names)
+
+    def task(self, name: str):
+        """The task as configured in the training experiment (or with defaults)."""
+        if name not in self.task_names:
+            raise MagvitError(
+                f"this model was not trained for task {name!r}; its tasks are: "
+                f"{', '.join(self.task_names)}"
+            )
+        entry = self.bundle.experiment.tasks.get(name)
+        return entry.task.build() if entry is not None else registries().tasks.create(name)
+
+    def make_decoder(self, decoder: Any = None, **overrides: Any):
+        """A decoder for this model: `decoder` is None (the experiment's `[decoder]`, else
+        `commit`), a decoder name, or a built decoder. `overrides` replace config keys
+        (`steps=8`); the codebook size and [MASK] id always come from the vocabulary."""
+        if decoder is not None and not isinstance(decoder, str):
+            if overrides:
+                raise MagvitError("give config overrides with a decoder name, not a built decoder")
+            return decoder
+        section = self.bundle.experiment.decoder
+        if section is not None and decoder in (None, section.kind):
+            config = section.to_dict()
+        else:
+            config = {"kind": decoder or "commit"}
+        config.update(overrides, codebook_size=self.vocab.codebook_size, mask_id=self.vocab.mask_id)
+        return registries().decoders.create(config.pop("kind"), **config)
+
+    # -- generation -----------------------------------------------------------------------
+    def load_video(self, path: str | Path) -> torch.Tensor:
+        """A `(3, T, H, W)` clip read from a file at the model's clip size."""
+        frames, height, width = self.clip_shape
+        if height != width:
+            raise MagvitError(f"reading files needs a square clip size, this model's is {height}x{width}; "
+                              "pass a tensor instead")
+        video = read_video(path, frames=frames, resolution=height)
+        if video.shape[1] < frames:
+            raise MagvitError(f"{path} has {video.shape[1]} frames; the model needs {frames}")
+        return video
+
+    @torch.inference_mode()
+    def generate(self, task: str, video: str | Path | torch.Tensor | None = None, *,
+                 label: Labels = None, seed: int = 0, samples: int = 1, batch_size: int = 8,
+                 decoder: Any = None, progress: bool = False) -> Result:
+        """Generate `samples` results per input clip (or per label, for a task without one).
+
+        `video` is a file, a `(3, T, H, W)` clip or a `(B, 3, T, H, W)` batch at the model's
+        clip size; `label` one class for all or one per input; `decoder` overrides the
+        pipeline's for this call (a name or a built decoder).
+        """
+        task_obj = self.task(task)
+        clips = self._clips(task, task_obj, video, label)
+        labels = self._labels(task, task_obj, label, clips.shape[0])
+        clips = clips.repeat_interleave(samples, dim=0)
+        labels = None if labels is None else labels.repeat_interleave(samples, dim=0)
+        decoder = self.decoder if decoder is None else self.make_decoder(decoder)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        parts = [
+            self._generate_batch(task, task_obj, clips[s:s + batch_size],
+                                 None if labels is None else labels[s:s + batch_size],
+                                 decoder, generator, progress)
+            for s in range(0, clips.shape[0], batch_size)
+        ]
+        seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
+        return Result(task, torch.cat([p.condition for p in parts]),
+                      torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
+                      parts[0].pixel_mask, seconds)
+
+    def _clips(self, name: str, task, video, label) -> torch.Tensor:
+        if video is None:
+            if task.has_condition:
+                raise MagvitError(f"task {name!r} needs a condition video; pass one (--input)")
+            count = 1 if label is None or isinstance(label, int) else len(label)
+            return torch.zeros(count, 3, *self.clip_shape, device=self.device)
+        if isinstance(video, (str, Path)):
+            video = self.load_video(video)
+        video = video.to(self.device, torch.float32)
+        if video.dim() == 4:
+            video = video.unsqueeze(0)
+        if video.dim() != 5 or tuple(video.shape[1:]) != (3, *self.clip_shape):
+            raise MagvitError(
+                f"expected clips shaped (B, 3, {', '.join(map(str, self.clip_shape))}) (the "
+                f"model's clip size), got {tuple(video.shape)}; read files with load_video"
+            )
+        return video
+
+    def _labels(self, name: str, task, label: Labels, batch: int) -> torch.Tensor | None:
+        if label is None:
+            if task.needs_class:
+                raise MagvitError(f"task {name!r} needs a class label; pass one (--class N)")
+            return None
+        if not task.needs_class:
+            raise MagvitError(
+                f"task {name!r} takes no class label (it was trained with the unconditional "
+                f"class); drop the label, or use a class-conditional task such as cfp"
+            )
+        labels = torch.as_tensor(label, dtype=torch.long).reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(batch)
+        if labels.numel() != batch:
+            raise MagvitError(f"got {labels.numel()} labels for {batch} input clips; give one or one each")
+        return labels
+
+    def _generate_batch(self, name, task, clips, labels, decoder, generator, progress) -> Result:
+        clock = _Clock(self.device)
+        batch, (frames, height, width) = clips.shape[0], self.clip_shape
+        latent_shape = tuple(self.tokenizer.latent_shape(frames, height, width))
+        padded, pixel_mask = task.condition(clips)
+        if task.has_condition:
+            cond_tokens = self.tokenizer.encode(padded).flatten(1)
+            latent_mask = task.latent_mask(latent_shape, tuple(self.tokenizer.factors))
+        else:
+            cond_tokens = torch.zeros(batch, math.prod(latent_shape), dtype=torch.long, device=self.device)
+            latent_mask = torch.zeros(latent_shape, dtype=torch.bool)
+        cond_mask = latent_mask.flatten().to(self.device).expand(batch, -1)
+        encode_s = clock.lap()
+
+        causal = getattr(decoder, "causal", False)
+        prompt = name if self.vocab.task_names else None
+        empty = cond_tokens[:, :0]
+        logits_fn = PrefixedLogits(self.transformer, build_sequence(self.vocab, empty, prompt, labels),
+                                   causal)
+        uncond_fn = None
+        if getattr(decoder, "guidance_scale", 0):
+            uncond_fn = PrefixedLogits(self.transformer,
+                                       build_sequence(self.vocab, empty, prompt, None), causal)
+        tokens = decoder.decode(logits_fn, cond_tokens, cond_mask, generator=generator,
+                                uncond_logits_fn=uncond_fn, progress=progress)
+        transformer_s = clock.lap()
+
+        tokens = tokens.view(batch, *latent_shape)
+        video = self.tokenizer.decode(tokens).clamp(0, 1)
+        if not bool(torch.isfinite(video).all()):
+            raise MagvitError("the tokenizer decoded NaN pixels; the checkpoint's tokenizer weights are broken")
+        return Result(name, padded, video, tokens, pixel_mask.cpu(),
+                      {"tokenizer": encode_s + clock.lap(), "transformer": transformer_s})
+
+
+class _Clock:
+    """Wall time between laps, waiting for the GPU so each lap holds its own work."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.last = self._now()
+
+    def _now(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def lap(self) -> float:
+        now = self._now()
+        elapsed, self.last = now - self.last, now
+        return elapsed
+
+
+def outpaint_ultrawide(pipeline: Pipeline, strip: torch.Tensor, repeats: int, *, task: str = "opv",
+                       seed: int = 0, label: Labels = None, progress: bool = False) -> torch.Tensor:
+    """Widen a `(3, T, H, w)` strip by repeating vertical outpainting on both sides (paper
+    Fig. 17): each round places the outermost known columns in the task's condition strip and
+    keeps the columns generated beyond them. Returns `(3, T, H, w + 2 * repeats * added)`."""
+    frames, height, width = pipeline.clip_shape
+    columns = pipeline.task(task).pixel_mask(pipeline.clip_shape)[0].any(dim=0).nonzero().flatten()
+    left, right = int(columns[0]), int(columns[-1]) + 1  # the condition strip [left, right)
+    known = right - left
+    if strip.dim() != 4 or tuple(strip.shape[:3]) != (3, frames, height) or strip.shape[-1] < known:
+        raise MagvitError(
+            f"ultrawide outpainting needs a strip shaped (3, {frames}, {height}, >= {known}), got "
+            f"{tuple(strip.shape)}; crop the input to the model's height and frame count"
+        )
+    panorama = strip.to(pipeline.device, torch.float32)
+    for round_ in range(repeats):
+        windows = torch.zeros(2, 3, frames, height, width, device=pipeline.device)
+        windows[0, ..., left:right] = panorama[..., -known:]  # grows to the right
+        windows[1, ..., left:right] = panorama[..., :known]  # grows to the left
+        out = pipeline.generate(task, windows, label=label, seed=seed + round_,
+                                progress=progress).video
+        panorama = torch.cat([out[1, ..., :left], panorama, out[0, ..., right:]], dim=-1)
+    return panorama

@@ -1,18 +1,24 @@
-"""Conformance checks for plugins: run them on your own schedules, paddings, tasks, inflations.
+"""Conformance checks for plugins, one per registry kind: run them on your own components.
 
     from magvit.testing import check_task
     def test_my_task():
         check_task(MyTask())
 
-`check_registered(kind, name)` builds a registered plugin with its default config and runs the
-check for its kind; magvit's own tests run it over every registered name. Each check raises
-`AssertionError` naming the plugin and the broken rule.
+`check_registered(kind, name, **config)` builds a registered plugin (default config unless
+given) and runs the check for its kind; magvit's own suite runs it over every registered name.
+Each check raises `AssertionError` naming the plugin and the broken rule. The checks use tiny
+inputs: a tokenizer or transformer is best checked at a small preset (`preset="tiny"`).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
+
+from magvit.errors import MagvitError
 
 CLIP = (8, 32, 32)
 FACTORS = (2, 4, 4)
@@ -110,17 +116,219 @@ def check_inflation(inflate, *, preserves_static: bool = True, who: str = "infla
                      f"kT={kt}: a static video does not give the 2D output")
 
 
+def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who: str = "tokenizer") -> None:
+    """An `nn.Module` with `factors`, `codebook_size` and `latent_shape`; `encode` gives int64
+    ids in range of the latent grid's shape, `decode` a finite video in [0, 1] of the clip's
+    shape; ids outside the codebook are refused; `forward` gives a reconstruction and an `aux`
+    dict whose scalar losses stay float32 under bf16 autocast."""
+    _require(isinstance(tokenizer, nn.Module), who, "must be a torch.nn.Module")
+    factors, codes = tuple(tokenizer.factors), tokenizer.codebook_size
+    _require(len(factors) == 3 and all(isinstance(f, int) and f >= 1 for f in factors), who,
+             f"factors must be three positive ints, got {factors}")
+    _require(isinstance(codes, int) and codes >= 2, who, f"codebook_size must be an int >= 2, got {codes!r}")
+    clip = clip or tuple(2 * f for f in factors)
+    latent = tuple(c // f for c, f in zip(clip, factors))
+    _require(tuple(tokenizer.latent_shape(*clip)) == latent, who,
+             f"latent_shape{clip} must be {latent}, got {tokenizer.latent_shape(*clip)}")
+    if max(factors) > 1:
+        odd = tuple(c + (1 if f > 1 else 0) for c, f in zip(clip, factors))
+        _raises(MagvitError, lambda: tokenizer.latent_shape(*odd), who,
+                f"latent_shape{odd} is not divisible by {factors} and must raise MagvitError")
+    tokenizer.eval()
+    video = torch.rand(2, 3, *clip, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ids = tokenizer.encode(video)
+        _require(ids.shape == (2, *latent) and ids.dtype == torch.int64, who,
+                 f"encode must give (2, {', '.join(map(str, latent))}) int64, got {tuple(ids.shape)} {ids.dtype}")
+        _require(ids.min() >= 0 and ids.max() < codes, who, f"ids must lie in [0, {codes})")
+        _require(torch.equal(tokenizer.encode(video), ids), who, "encode is not deterministic in eval mode")
+        out = tokenizer.decode(ids)
+        _require(out.shape == video.shape and out.dtype == torch.float32, who,
+                 f"decode must give {tuple(video.shape)} float32, got {tuple(out.shape)} {out.dtype}")
+        _require(torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1, who,
+                 "decode must give finite values in [0, 1]")
+        _raises(MagvitError, lambda: tokenizer.decode(torch.full_like(ids, codes)), who,
+                "decoding an id >= codebook_size must raise MagvitError")
+    tokenizer.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        recon, aux = tokenizer(video)
+    tokenizer.eval()
+    _require(recon.shape == video.shape, who, f"forward must reconstruct {tuple(video.shape)}, got {tuple(recon.shape)}")
+    _require(isinstance(aux, dict), who, "forward must return (reconstruction, aux dict)")
+    for key, value in aux.items():
+        if isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point():
+            _require(value.dtype == torch.float32 and torch.isfinite(value), who,
+                     f"aux[{key!r}] must be a finite float32 under bf16 autocast, got {value.dtype} {value.item()}")
+
+
+def check_transformer(model, *, vocab_size: int, num_positions: int, codebook_size: int,
+                      who: str = "transformer") -> None:
+    """`forward(ids (B, L))` gives finite `(B, L, codebook_size)` logits for any L up to
+    `num_positions`; every position sees the whole sequence, unless `causal=True`, where no
+    position sees a later one."""
+    _require(isinstance(model, nn.Module), who, "must be a torch.nn.Module")
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab_size, (2, num_positions), generator=gen)
+    with torch.no_grad():
+        logits = model(ids)
+        _require(logits.shape == (2, num_positions, codebook_size) and logits.is_floating_point(), who,
+                 f"logits must be (2, {num_positions}, {codebook_size}), got {tuple(logits.shape)}")
+        _require(torch.isfinite(logits).all(), who, "gave non-finite logits")
+        short = model(ids[:, : num_positions - 1])
+        _require(short.shape == (2, num_positions - 1, codebook_size), who, "must take shorter sequences")
+        changed = ids.clone()
+        changed[:, -1] = (changed[:, -1] + 1) % vocab_size
+        _require(not torch.allclose(model(changed)[:, 0], logits[:, 0]), who,
+                 "bidirectional: the first position must see the last token")
+        try:
+            causal = model(ids, causal=True), model(changed, causal=True)
+        except TypeError:
+            return  # no causal mode: decoders that need one cannot use this model
+        _require(torch.allclose(causal[0][:, :-1], causal[1][:, :-1], atol=1e-5), who,
+                 "causal=True: a position saw a later token")
+
+
+def check_decoder(decoder, *, tokens: int = 24, who: str = "decoder") -> None:
+    """`decode(logits_fn, cond_tokens, cond_mask, generator=...)` gives `(B, N)` int64 ids in
+    the codebook; a model certain of every token gets exactly those tokens back; one seed
+    gives one result."""
+    codes = int(getattr(decoder, "codebook_size", 1024))
+    mask_id = getattr(decoder, "mask_id", None)
+    mask_id = codes if mask_id is None else mask_id
+    wanted = (torch.arange(tokens) * 7 + 3) % codes
+    calls = []
+
+    def certain(input_tokens):
+        calls.append(tuple(input_tokens.shape))
+        logits = torch.zeros(*input_tokens.shape, codes)
+        logits[..., :] = -50.0
+        logits[:, torch.arange(input_tokens.shape[1]), wanted[: input_tokens.shape[1]]] = 50.0
+        return logits
+
+    cond_tokens = torch.zeros(2, tokens, dtype=torch.int64)
+    cond_mask = torch.zeros(2, tokens, dtype=torch.bool)
+    out = decoder.decode(certain, cond_tokens, cond_mask, generator=torch.Generator().manual_seed(0))
+    _require(isinstance(out, torch.Tensor) and out.shape == (2, tokens) and out.dtype == torch.int64, who,
+             f"decode must give (2, {tokens}) int64, got {getattr(out, 'shape', out)}")
+    _require(calls and all(c[0] == 2 for c in calls), who, "logits_fn must be called on the batch")
+    _require(((out >= 0) & (out < codes)).all() and not (out == mask_id).any(), who,
+             f"ids must lie in the codebook [0, {codes}) (no [MASK] left)")
+    _require(torch.equal(out, wanted.expand(2, -1)), who, "a model certain of every token must get those tokens")
+
+    noisy_gen = torch.Generator().manual_seed(1)
+    noise = torch.randn(tokens, codes, generator=noisy_gen)
+
+    def noisy(input_tokens):
+        return noise[: input_tokens.shape[1]].expand(input_tokens.shape[0], -1, -1).clone()
+
+    first = decoder.decode(noisy, cond_tokens, cond_mask, generator=torch.Generator().manual_seed(5))
+    again = decoder.decode(noisy, cond_tokens, cond_mask, generator=torch.Generator().manual_seed(5))
+    _require(torch.equal(first, again), who, "the same generator seed must give the same tokens")
+
+
+def _reference_attention(q, k, v, causal):
+    scores = (q.double() @ k.double().transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    if causal:
+        allowed = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril(k.shape[-2] - q.shape[-2])
+        scores = scores.masked_fill(~allowed, -math.inf)
+    return (scores.softmax(-1) @ v.double()).float()
+
+
+def check_attention(attend, *, device: str = "cpu", who: str = "attention") -> None:
+    """`attend(q, k, v, causal=..., dropout=0.0)` on `(B, heads, L, head_dim)` equals softmax
+    attention, with the causal mask aligned to the bottom right when queries are fewer than keys."""
+    gen = torch.Generator().manual_seed(0)
+    for q_len, k_len, causal in ((6, 6, False), (6, 6, True), (2, 6, True), (1, 6, True)):
+        q = torch.randn(2, 3, q_len, 8, generator=gen)
+        k, v = torch.randn(2, 2, 3, k_len, 8, generator=gen)
+        out = attend(q.to(device), k.to(device), v.to(device), causal=causal, dropout=0.0).cpu()
+        _require(out.shape == q.shape, who, f"must return the queries' shape {tuple(q.shape)}, got {tuple(out.shape)}")
+        _require(torch.allclose(out.float(), _reference_attention(q, k, v, causal), atol=1e-4), who,
+                 f"differs from softmax attention (q_len={q_len}, k_len={k_len}, causal={causal})")
+
+
+def check_dataset(dataset, *, who: str = "dataset") -> None:
+    """The config says `num_classes`, `frames`, `resolution`; `make(split, seed)` gives a
+    non-empty torch Dataset of `{"video": (3, frames, res, res) float32 in [0, 1], "label": int}`
+    with labels in [-1, num_classes), the same items for the same seed."""
+    for field in ("num_classes", "frames", "resolution"):
+        _require(isinstance(getattr(dataset, field, None), int), who, f"`{field}` must be an int")
+    shape = (3, dataset.frames, dataset.resolution, dataset.resolution)
+    for split in ("train", "eval"):
+        data = dataset.make(split, seed=0)
+        _require(len(data) > 0, who, f"make({split!r}) gave an empty dataset")
+        item = data[0]
+        _require(isinstance(item, dict) and {"video", "label"} <= set(item), who,
+                 "items must be dicts with 'video' and 'label'")
+        video, label = item["video"], item["label"]
+        _require(tuple(video.shape) == shape and video.dtype == torch.float32, who,
+                 f"{split} video must be {shape} float32, got {tuple(video.shape)} {video.dtype}")
+        _require(torch.isfinite(video).all() and video.min() >= 0 and video.max() <= 1, who,
+                 f"{split} video values must lie in [0, 1]")
+        _require(isinstance(label, int) and -1 <= label < dataset.num_classes, who,
+                 f"{split} label must be an int in [-1, {dataset.num_classes}), got {label!r}")
+        _require(torch.equal(dataset.make(split, seed=0)[0]["video"], video), who,
+                 f"make({split!r}, seed=0) twice must give the same items")
+
+
+def check_perceptual_loss(loss, *, who: str = "perceptual loss") -> None:
+    """`loss(video, target)` on `(B, 3, T, H, W)` videos in [0, 1] is a finite float32 scalar,
+    about 0 for identical videos and larger for different ones, with gradients to `video`
+    even under bf16 autocast."""
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 2, 32, 32, generator=gen)
+    video = torch.rand(1, 3, 2, 32, 32, generator=gen).requires_grad_(True)
+    same = loss(target, target)
+    _require(isinstance(same, torch.Tensor) and same.dim() == 0, who, "must return a scalar tensor")
+    _require(abs(float(same)) < 1e-5, who, f"identical videos must score 0, got {float(same)}")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = loss(video, target)
+    _require(value.dtype == torch.float32 and torch.isfinite(value), who,
+             f"must be a finite float32 under bf16 autocast, got {value.dtype}")
+    _require(float(value.detach()) > float(same), who, "different videos must score above identical ones")
+    _require(value.requires_grad, who, "must pass finite, non-zero gradients to the video (the loss has no graph)")
+    value.backward()
+    _require(video.grad is not None and torch.isfinite(video.grad).all() and video.grad.abs().sum() > 0, who,
+             "must pass finite, non-zero gradients to the video")
+
+
+def _raises(error: type[BaseException], call, who: str, rule: str) -> None:
+    try:
+        call()
+    except error:
+        return
+    raise AssertionError(f"{who}: {rule}")
+
+
 CHECKS = {
-    "schedules": check_schedule,
-    "paddings": check_padding,
+    "tokenizers": check_tokenizer,
+    "transformers": check_transformer,
     "tasks": check_task,
+    "paddings": check_padding,
+    "schedules": check_schedule,
+    "decoders": check_decoder,
     "inflations": check_inflation,
+    "attentions": check_attention,
+    "datasets": check_dataset,
+    "perceptual_losses": check_perceptual_loss,
 }
 
+# What a check needs beyond the component, read from its validated config.
+_SIZES = ("vocab_size", "num_positions", "codebook_size")
 
-def check_registered(kind: str, name: str, **config) -> None:
+
+def check_registered(kind: str, name: str, **config: Any) -> None:
     """Build `name` from registry `kind` (default config unless given) and run its check."""
     from magvit.registry import registries
 
-    component = registries()[kind].create(name, **config)
-    CHECKS[kind](component, who=f"{kind}.{name}")
+    registry = registries()[kind]
+    component = registry.create(name, **config)
+    who = f"{kind}.{name}"
+    if kind == "transformers":
+        from magvit.registry.schema import validate
+
+        structured = validate(registry.get(name), config, path=who)
+        CHECKS[kind](component, who=who, **{key: getattr(structured, key) for key in _SIZES})
+    else:
+        CHECKS[kind](component, who=who)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import types
 
+import attrs
 import pytest
 
 import magvit
@@ -94,3 +95,41 @@ def test_global_registries_load_the_builtins_once():
     assert regs is magvit.registries()
     assert not regs.failures, [str(f) for f in regs.failures]
     assert all(p.info.distribution == "magvit" for p in regs.plugins if p.builtin)
+
+
+def test_a_task_whose_padding_plugin_is_blocked_fails_at_load_time_naming_both():
+    regs = load_registries(entry_points=False, env={"MAGVIT_BLOCK_PLUGINS": "magvit.plugins.paddings"})
+    assert regs.tasks.names() == ["cg"]  # the only task that needs no padding
+    by_task = {f.error.split("'")[1]: f for f in regs.failures}
+    assert sorted(by_task) == ["cfp", "fi", "fp", "ipc", "ipd", "opc", "opd", "oph", "opv"]
+    fp = by_task["fp"]
+    assert fp.plugin == "magvit.plugins.tasks" and fp.stage == "resolve"
+    assert "needs padding 'edge'" in fp.error and "blocked: magvit.plugins.paddings" in fp.error
+    loaded = {p.info.name: p for p in regs.plugins}
+    assert loaded["magvit.plugins.tasks"].registered == {"tasks": ["cg"]}
+
+
+def test_strict_mode_refuses_a_blocked_requirement():
+    with pytest.raises(PluginLoadError, match=r"task '\w+' needs padding '\w+'.*MAGVIT_STRICT_PLUGINS"):
+        load_registries(entry_points=False, env={"MAGVIT_BLOCK_PLUGINS": "magvit.plugins.paddings",
+                                                 "MAGVIT_STRICT_PLUGINS": "1"})
+
+
+def test_a_third_party_task_naming_a_missing_padding_is_dropped():
+    from magvit import api
+
+    @attrs.define
+    class NeedsFancy(api.Task):
+        name = "needs-fancy"
+        padding: api.PaddingComponent = api.padding("fancy")
+
+        def pixel_mask(self, shape):
+            return api.regions.first_last_frames(shape, 1, 0)
+
+    plugin = types.SimpleNamespace(
+        magvit_register_tasks=magvit.hookimpl(lambda registry: registry.add("needs-fancy", NeedsFancy)))
+    regs = load_registries(entry_points=False, extra_plugins=[("fancy-task", plugin)], env={})
+    assert "needs-fancy" not in regs.tasks and "fp" in regs.tasks
+    (failure,) = regs.failures
+    assert failure.plugin == "fancy-task"
+    assert "task 'needs-fancy' needs padding 'fancy', which no loaded plugin registers;" in failure.error

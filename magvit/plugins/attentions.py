@@ -1,10 +1,10 @@
 """Built-in attention backends: `sdpa` (default, everywhere), `xformers` (CUDA), `math` (reference)."""
 
-import magvit
+from magvit.api import hookimpl
 from magvit.core.transformer.attention import MathAttention, SdpaAttention, XformersAttention
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_attentions(registry):
     registry.add("sdpa", SdpaAttention)
     registry.add("xformers", XformersAttention)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import magvit
+from magvit.api import hookimpl
 from magvit.core.data.folder import VideoFolder
 from magvit.core.data.synthetic import SyntheticShapes
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_datasets(registry):
     registry.add("synthetic", SyntheticShapes)
     registry.add("video_folder", VideoFolder)

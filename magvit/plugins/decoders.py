@@ -13,30 +13,13 @@ from typing import Any, ClassVar
 import attrs
 import torch
 
-import magvit
+from magvit.api import ScheduleComponent, as_component, at_least, hookimpl
 from magvit.core.decoding import autoregressive_decode, commit_decode, maskgit_decode
-from magvit.errors import MagvitError
-from magvit.registry.components import Component, structure_component
-from magvit.registry.converter import Problems
-
-ScheduleComponent = Component.of("schedules")
 
 
-def _as_schedule(value: Any) -> Component:
+def _as_schedule(value: Any) -> ScheduleComponent:
     """A schedule name or table given in Python (`schedule="exp"`) becomes a component."""
-    if isinstance(value, ScheduleComponent):
-        return value
-    try:
-        return structure_component(value, ScheduleComponent)
-    except (Problems, TypeError) as exc:
-        raise MagvitError(f"decoder schedule {value!r}: {exc}") from None
-
-
-def _at_least(low):
-    def check(_instance, attribute, value):
-        if value < low:
-            raise ValueError(f"{attribute.name} must be >= {low}, got {value}")
-    return check
+    return as_component("schedules", value, "decoder schedule")
 
 
 def _mask_id_above_codebook(instance, _attribute, value):
@@ -51,9 +34,9 @@ def _mask_id_above_codebook(instance, _attribute, value):
 class _Sampling:
     """Keys every built-in decoder takes."""
 
-    top_k: int = attrs.field(default=0, validator=_at_least(0))
+    top_k: int = attrs.field(default=0, validator=at_least(0))
     guidance_scale: float = 0.0
-    codebook_size: int = attrs.field(default=1024, validator=_at_least(1))
+    codebook_size: int = attrs.field(default=1024, validator=at_least(1))
     mask_id: int | None = attrs.field(default=None, validator=_mask_id_above_codebook)
 
     def _common(self) -> dict[str, Any]:
@@ -67,11 +50,11 @@ class _Parallel(_Sampling):
     """Keys of the K-step parallel decoders. `temperature` scales the Gumbel noise on the
     confidence (annealed to 0 over the steps); sampling is from the untempered softmax."""
 
-    steps: int = attrs.field(default=12, validator=_at_least(1))
+    steps: int = attrs.field(default=12, validator=at_least(1))
     schedule: ScheduleComponent = attrs.field(
         factory=lambda: _as_schedule("cosine"), converter=_as_schedule
     )
-    temperature: float = attrs.field(default=4.5, validator=_at_least(0))
+    temperature: float = attrs.field(default=4.5, validator=at_least(0))
 
     def _parallel(self) -> dict[str, Any]:
         return dict(steps=self.steps, gamma=self.schedule.build(), temperature=self.temperature,
@@ -109,7 +92,7 @@ class Autoregressive(_Sampling):
     protocol when the logits_fn offers it, else every step runs the full sequence."""
 
     causal: ClassVar[bool] = True  # the pipeline runs the transformer causally for this decoder
-    temperature: float = attrs.field(default=1.0, validator=_at_least(0))
+    temperature: float = attrs.field(default=1.0, validator=at_least(0))
     kv_cache: bool = True
 
     def decode(self, logits_fn, cond_tokens: torch.Tensor, cond_mask: torch.Tensor,
@@ -122,7 +105,7 @@ class Autoregressive(_Sampling):
         )
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_decoders(registry):
     registry.add("commit", Commit)
     registry.add("maskgit", MaskGIT)

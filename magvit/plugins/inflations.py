@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-import magvit
+from magvit.api import hookimpl
 from magvit.core.inflation import inflate_average, inflate_central
 
 
@@ -25,7 +25,7 @@ class Average:
         return inflate_average(weight, kt)
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_inflations(registry):
     registry.add("central", Central)
     registry.add("average", Average)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-import magvit
-from magvit.core.padding import check_mask, pad_video
+from magvit.api import check_mask, hookimpl, pad_video
 
 
 @attrs.define
@@ -33,7 +32,7 @@ class Zero:
         return torch.where(pixel_mask.to(video.device, torch.bool), video, torch.zeros_like(video))
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_paddings(registry):
     registry.add("edge", Edge)
     registry.add("interpolate", Interpolate)

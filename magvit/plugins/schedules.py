@@ -13,25 +13,15 @@ import math
 import attrs
 import torch
 
-import magvit
+from magvit.api import MIN_RATIO, as_progress, hookimpl, positive, ratio_like
 
-MIN_RATIO = 1e-6
-
-
-def _as_float32(r):
-    return torch.as_tensor(r, dtype=torch.float32)
-
-
-def _finish(ratio: torch.Tensor, r):
-    """Clip like the reference; give a float back for a float in, a tensor for a tensor."""
-    ratio = ratio.clamp(MIN_RATIO, 1.0)
-    return ratio if isinstance(r, torch.Tensor) else float(ratio)
+__all__ = ["MIN_RATIO", "Cosine", "Exp", "Linear", "Log", "Pow"]
 
 
 @attrs.define
 class Cosine:
     def __call__(self, r):
-        return _finish(torch.cos(_as_float32(r) * torch.tensor(math.pi / 2, dtype=torch.float32)), r)
+        return ratio_like(torch.cos(as_progress(r) * torch.tensor(math.pi / 2, dtype=torch.float32)), r)
 
 
 @attrs.define
@@ -39,22 +29,17 @@ class Linear:
     """The release's `uniform` schedule: 1 - r."""
 
     def __call__(self, r):
-        return _finish(1.0 - _as_float32(r), r)
-
-
-def _positive(_instance, attribute, value):
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+        return ratio_like(1.0 - as_progress(r), r)
 
 
 @attrs.define
 class Pow:
     """1 - r**power (the release's `pow2`, `pow3`, ...)."""
 
-    power: float = attrs.field(default=2.0, validator=_positive)
+    power: float = attrs.field(default=2.0, validator=positive)
 
     def __call__(self, r):
-        return _finish(1.0 - _as_float32(r) ** self.power, r)
+        return ratio_like(1.0 - as_progress(r) ** self.power, r)
 
 
 def _at_least_two(_instance, attribute, value):
@@ -70,7 +55,7 @@ class Log:
 
     def __call__(self, r):
         log2_n = torch.log2(torch.tensor(float(self.num_tokens)))
-        return _finish(-torch.log2(_as_float32(r)) / log2_n, r)
+        return ratio_like(-torch.log2(as_progress(r)) / log2_n, r)
 
 
 @attrs.define
@@ -81,10 +66,10 @@ class Exp:
 
     def __call__(self, r):
         log2_n = torch.log2(torch.tensor(float(self.num_tokens)))
-        return _finish(1.0 - torch.exp2(-log2_n * (1.0 - _as_float32(r))), r)
+        return ratio_like(1.0 - torch.exp2(-log2_n * (1.0 - as_progress(r))), r)
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_schedules(registry):
     registry.add("cosine", Cosine)
     registry.add("linear", Linear)

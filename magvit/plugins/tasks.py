@@ -1,8 +1,5 @@
-"""The ten built-in tasks of the paper (Appendix B.1) and the `Task` base class.
-
-A task says which pixels of a clip are given (`pixel_mask`), pads the rest with its padding
-plugin (`condition`), and which latent tokens get a condition token when masked
-(`latent_mask`): by default every token whose supervoxel holds a given pixel. The moving
+"""The ten built-in tasks of the paper (Appendix B.1), written against `magvit.api` like any
+third-party task (the `Task` base class lives there). The moving
 regions of OPD and IPD are placed on the latent grid directly, as the authors' release does,
 which is what gives Table 12's 50% and 25% masked tokens.
 """
@@ -14,60 +11,9 @@ from typing import ClassVar
 import attrs
 import torch
 
-import magvit
-from magvit.core import regions
-from magvit.core.masking import latent_mask_from_pixels
-from magvit.errors import MagvitError
-from magvit.plugins.paddings import Edge, Interpolate, Zero
-from magvit.registry.components import Component
+from magvit.api import PaddingComponent, Task, at_least, fraction, hookimpl, padding, regions
 
-PaddingComponent = Component.of("paddings")
-
-
-def padding(name: str, factory) -> attrs.Attribute:
-    return attrs.field(factory=lambda: PaddingComponent(name, factory()))
-
-
-def at_least(minimum: int):
-    def check(_instance, attribute, value):
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
-
-    return check
-
-
-def fraction(_instance, attribute, value):
-    if not 0 < value <= 1:
-        raise ValueError(f"{attribute.name} is a fraction of the frame in (0, 1], got {value}")
-
-
-class Task:
-    """Base of every task; subclasses set `name` and define `pixel_mask`."""
-
-    name: ClassVar[str]
-    needs_class: ClassVar[bool] = False
-    has_condition: ClassVar[bool] = True
-    padding: PaddingComponent
-
-    def pixel_mask(self, shape: tuple[int, int, int]) -> torch.Tensor:
-        """(T, H, W) bool, True on the given pixels of a T x H x W clip."""
-        raise NotImplementedError
-
-    def latent_mask(self, latent_shape, factors=(4, 8, 8)) -> torch.Tensor:
-        """(t, h, w) bool, True where a masked token takes its condition token."""
-        clip = tuple(n * f for n, f in zip(latent_shape, factors))
-        return latent_mask_from_pixels(self.pixel_mask(clip), factors)
-
-    def condition(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The padded condition video (same shape as `video`) and the (T, H, W) pixel mask."""
-        mask = self._video_mask(video)
-        return self.padding.build()(video, mask), mask
-
-    def _video_mask(self, video: torch.Tensor) -> torch.Tensor:
-        """The pixel mask for `video`, after checking that it is a clip or a batch of clips."""
-        if video.dim() not in (4, 5) or video.shape[-4] != 3:
-            raise MagvitError(f"task {self.name}: expected a video (B, 3, T, H, W), got {tuple(video.shape)}")
-        return self.pixel_mask(tuple(video.shape[-3:])).to(video.device)
+__all__ = ["BUILTIN_TASKS", "PaddingComponent", "Task", "at_least", "fraction", "padding"]
 
 
 @attrs.define
@@ -76,7 +22,7 @@ class FramePrediction(Task):
 
     name: ClassVar[str] = "fp"
     cond_frames: int = attrs.field(default=1, validator=at_least(1))
-    padding: PaddingComponent = padding("edge", Edge)
+    padding: PaddingComponent = padding("edge")
 
     def pixel_mask(self, shape):
         return regions.first_last_frames(shape, self.cond_frames, 0)
@@ -97,7 +43,7 @@ class FrameInterpolation(Task):
     name: ClassVar[str] = "fi"
     first_frames: int = attrs.field(default=1, validator=at_least(1))
     last_frames: int = attrs.field(default=1, validator=at_least(1))
-    padding: PaddingComponent = padding("interpolate", Interpolate)
+    padding: PaddingComponent = padding("interpolate")
 
     def pixel_mask(self, shape):
         return regions.first_last_frames(shape, self.first_frames, self.last_frames)
@@ -110,7 +56,7 @@ class CentralOutpainting(Task):
     name: ClassVar[str] = "opc"
     height: float = attrs.field(default=0.5, validator=fraction)
     width: float = attrs.field(default=0.5, validator=fraction)
-    padding: PaddingComponent = padding("edge", Edge)
+    padding: PaddingComponent = padding("edge")
 
     def pixel_mask(self, shape):
         return regions.centred_box(shape, self.height, self.width)
@@ -122,7 +68,7 @@ class VerticalOutpainting(Task):
 
     name: ClassVar[str] = "opv"
     width: float = attrs.field(default=0.5, validator=fraction)
-    padding: PaddingComponent = padding("edge", Edge)
+    padding: PaddingComponent = padding("edge")
 
     def pixel_mask(self, shape):
         return regions.centred_box(shape, 1.0, self.width)
@@ -134,7 +80,7 @@ class HorizontalOutpainting(Task):
 
     name: ClassVar[str] = "oph"
     height: float = attrs.field(default=0.5, validator=fraction)
-    padding: PaddingComponent = padding("edge", Edge)
+    padding: PaddingComponent = padding("edge")
 
     def pixel_mask(self, shape):
         return regions.centred_box(shape, self.height, 1.0)
@@ -154,7 +100,7 @@ class DynamicOutpainting(MovingRegionTask):
     name: ClassVar[str] = "opd"
     width: float = attrs.field(default=0.5, validator=fraction)
     direction: regions.Direction = "left_to_right"
-    padding: PaddingComponent = padding("zero", Zero)
+    padding: PaddingComponent = padding("zero")
 
     def pixel_mask(self, shape):
         return regions.moving_box(shape, 1.0, self.width, self.direction)
@@ -167,7 +113,7 @@ class CentralInpainting(Task):
     name: ClassVar[str] = "ipc"
     height: float = attrs.field(default=0.5, validator=fraction)
     width: float = attrs.field(default=0.5, validator=fraction)
-    padding: PaddingComponent = padding("zero", Zero)
+    padding: PaddingComponent = padding("zero")
 
     def pixel_mask(self, shape):
         return ~regions.centred_box(shape, self.height, self.width)
@@ -181,7 +127,7 @@ class DynamicInpainting(MovingRegionTask):
     height: float = attrs.field(default=0.5, validator=fraction)
     width: float = attrs.field(default=0.5, validator=fraction)
     direction: regions.Direction = "left_to_right"
-    padding: PaddingComponent = padding("zero", Zero)
+    padding: PaddingComponent = padding("zero")
 
     def pixel_mask(self, shape):
         return ~regions.moving_box(shape, self.height, self.width, self.direction)
@@ -209,7 +155,7 @@ BUILTIN_TASKS = (
 )
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_tasks(registry):
     for task in BUILTIN_TASKS:
         registry.add(task.name, task)

@@ -6,7 +6,7 @@ when the config names one; the modules themselves never read the disk.
 
 from __future__ import annotations
 
-import magvit
+from magvit.api import hookimpl
 from magvit.core.losses.perceptual import VGG16Perceptual
 from magvit.core.tokenizer.config import TokenizerConfig
 from magvit.core.tokenizer.loading import load_tokenizer_weights
@@ -34,12 +34,12 @@ def vq2d(config: TokenizerConfig) -> VQ2D:
 vq3d.Config = vq2d.Config = TokenizerConfig
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_tokenizers(registry):
     registry.add("vq3d", vq3d)
     registry.add("vq2d", vq2d)
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_perceptual_losses(registry):
     registry.add("vgg16", VGG16Perceptual)

@@ -11,12 +11,8 @@ from typing import Literal
 
 import attrs
 
-import magvit
+from magvit.api import AttentionComponent, default_component, hookimpl
 from magvit.core.transformer import PRESETS, Bert, BertConfig
-from magvit.core.transformer.attention import SdpaAttention
-from magvit.registry.components import Component
-
-AttentionComponent = Component.of("attentions")
 
 
 @attrs.define(kw_only=True)
@@ -28,7 +24,7 @@ class BertPluginConfig:
     heads: int | None = None
     dropout: float = 0.1
     attention_dropout: float = 0.1
-    attention: AttentionComponent = attrs.Factory(lambda: AttentionComponent("sdpa", SdpaAttention()))
+    attention: AttentionComponent = default_component("attentions", "sdpa")
     vocab_size: int = 1137
     num_positions: int = 1026
     codebook_size: int = 1024
@@ -55,6 +51,6 @@ def bert(config: BertPluginConfig) -> Bert:
 bert.Config = BertPluginConfig
 
 
-@magvit.hookimpl
+@hookimpl
 def magvit_register_transformers(registry):
     registry.add("bert", bert)

@@ -26,7 +26,9 @@ import pluggy
 
 from magvit.errors import PluginLoadError
 from magvit.registry import hookspecs
-from magvit.registry.registry import PluginInfo, Registry
+from magvit.registry.components import Component, using_registries
+from magvit.registry.registry import Entry, PluginInfo, Registry
+from magvit.registry.schema import schema_of
 
 ENTRY_POINT_GROUP = "magvit"
 BUILTIN_PACKAGE = "magvit.plugins"
@@ -36,7 +38,7 @@ BUILTIN_PACKAGE = "magvit.plugins"
 class PluginFailure:
     plugin: str
     distribution: str
-    stage: str  # "import", "hooks" or "register"
+    stage: str  # "import", "hooks", "register" or "resolve" (a component it names is missing)
     error: str
     details: str = ""
 
@@ -142,7 +144,60 @@ def load_registries(
             regs.blocked.append(info.name)
             continue
         _load_one(pm, regs, info, builtin, loader, strict)
+    _drop_unmet_requirements(regs, strict)
     return regs
+
+
+def _required_components(factory: Any, regs: Registries) -> list[tuple[str, str]]:
+    """(registry, name) of every plugin that `factory`'s default config names."""
+    try:
+        schema = schema_of(factory)
+    except (TypeError, ValueError):  # no inspectable signature: nothing it names by default
+        return []
+    if not attrs.has(schema):
+        return []
+    needed = []
+    for field in attrs.fields(schema):
+        if "magvit_requires" in field.metadata:  # `api.default_component`: known without building
+            needed.append(field.metadata["magvit_requires"])
+            continue
+        default = field.default
+        if isinstance(default, attrs.Factory) and not default.takes_self:
+            try:
+                with using_registries(regs):
+                    default = default.factory()
+            except Exception:  # the factory's own problem, reported when the entry is used
+                continue
+        if isinstance(default, Component):
+            needed.append((default.REGISTRY, default.kind))
+    return needed
+
+
+def _drop_unmet_requirements(regs: Registries, strict: bool) -> None:
+    """An entry whose defaults name a plugin nobody registered (its provider blocked, failed
+    or not installed) is removed at load time with a failure naming both, not at first use."""
+    blocked = f" (blocked: {', '.join(regs.blocked)})" if regs.blocked else ""
+    for kind in regs.kinds():
+        registry: Registry = regs[kind]
+        for entry in registry.entries():
+            for needed_kind, name in _required_components(entry.factory, regs):
+                if needed_kind in regs.kinds() and name in regs[needed_kind]:
+                    continue
+                error = PluginLoadError(
+                    f"{registry.singular} {entry.name!r} needs {regs[needed_kind].singular if needed_kind in regs.kinds() else needed_kind} "
+                    f"{name!r}, which no loaded plugin registers{blocked}; unblock or install the "
+                    f"plugin that provides it, or block {entry.plugin.name} too"
+                )
+                _drop(regs, registry, entry)
+                _fail(regs, entry.plugin, "resolve", error, strict)
+                break
+
+
+def _drop(regs: Registries, registry: Registry, entry: Entry) -> None:
+    registry.discard(entry.name)
+    for loaded in regs.plugins:
+        if entry.name in loaded.registered.get(registry.kind, []) and loaded.info == entry.plugin:
+            loaded.registered[registry.kind].remove(entry.name)
 
 
 def _fail(regs: Registries, info: PluginInfo, stage: str, exc: BaseException, strict: bool) -> None:

@@ -74,6 +74,10 @@ class Registry:
         finally:
             self._adding_as, self._staged = UNKNOWN_PLUGIN, None
 
+    def discard(self, name: str) -> None:
+        """Remove `name` (the plugin manager drops entries whose requirements are missing)."""
+        self._entries.pop(name, None)
+
     # -- lookup -------------------------------------------------------------------------------
     def names(self) -> list[str]:
         return sorted(self._entries)

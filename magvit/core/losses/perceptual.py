@@ -19,6 +19,21 @@ from magvit.errors import MagvitError
 
 # Conv widths of VGG16's five stages; "M" = max pool. Layer indices match torchvision's.
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+
+
+def _conv_layers() -> dict[int, tuple[int, int]]:
+    """torchvision's `features` index -> (in, out) channels of each conv (ReLUs and pools between)."""
+    layers, index, ch = {}, 0, 3
+    for item in _VGG16:
+        if item == "M":
+            index += 1
+        else:
+            layers[index] = (ch, item)
+            index, ch = index + 2, item
+    return layers
+
+
+VGG16_LAYERS = _conv_layers()  # the keys a weights file must hold: features.{index}.weight/bias
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 

@@ -1,4 +1,7 @@
-"""The `rewind` task: the last frames are given, the earlier ones are generated."""
+"""The `rewind` task: the last frames are given, the earlier ones are generated.
+
+Written against `magvit.api`, the one module a plugin imports from magvit.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,21 @@ from typing import ClassVar
 
 import attrs
 
-import magvit
-from magvit.core import regions
-from magvit.plugins.paddings import Edge
-from magvit.plugins.tasks import PaddingComponent, Task, at_least, padding
+from magvit import api
 
 
 @attrs.define
-class Rewind(Task):
+class Rewind(api.Task):
     """Backward frame prediction: condition on the last `cond_frames` frames."""
 
     name: ClassVar[str] = "rewind"
-    cond_frames: int = attrs.field(default=1, validator=at_least(1))
-    padding: PaddingComponent = padding("edge", Edge)
+    cond_frames: int = attrs.field(default=1, validator=api.at_least(1))
+    padding: api.PaddingComponent = api.padding("edge")
 
     def pixel_mask(self, shape):
-        return regions.first_last_frames(shape, 0, self.cond_frames)
+        return api.regions.first_last_frames(shape, 0, self.cond_frames)
 
 
-@magvit.hookimpl
+@api.hookimpl
 def magvit_register_tasks(registry):
     registry.add("rewind", Rewind)

@@ -31,15 +31,15 @@ import torch
 from magvit.core import regions
 from magvit.core.masking import latent_mask_from_pixels
 from magvit.core.padding import Fill, check_mask, pad_video
-from magvit.errors import MagvitError
-from magvit.registry import Registry, hookimpl, registries
+from magvit.errors import InvalidValue, MagvitError
+from magvit.registry import Registry, hookimpl, registries, validators
 from magvit.registry.components import Component, structure_component
 from magvit.registry.converter import Problems
 
 __all__ = [
-    "MIN_RATIO", "AttentionComponent", "Component", "Fill", "MagvitError", "PaddingComponent",
+    "MIN_RATIO", "AttentionComponent", "Component", "Fill", "InvalidValue", "MagvitError", "PaddingComponent",
     "Registry", "ScheduleComponent", "Task", "as_component", "as_progress", "at_least",
-    "check_mask", "component", "default_component", "fraction", "hookimpl",
+    "check_mask", "component", "default_component", "finite", "fraction", "hookimpl", "in_range",
     "latent_mask_from_pixels", "pad_video", "padding", "positive", "ratio_like", "regions",
     "registries",
 ]
@@ -81,23 +81,10 @@ def padding(name: str, **config: Any) -> Any:
     return default_component("paddings", name, **config)
 
 
-# -- validators (attrs `validator=`) -------------------------------------------------------------
-def at_least(minimum: int | float):
-    def check(_instance, attribute, value):
-        if value < minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
-
-    return check
-
-
-def positive(_instance, attribute, value) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
-
-
-def fraction(_instance, attribute, value) -> None:
-    if not 0 < value <= 1:
-        raise ValueError(f"{attribute.name} is a fraction of the frame in (0, 1], got {value}")
+# -- validators (attrs `validator=`): errors read `section.key: must be ..., got ...` -----------
+at_least, positive, fraction, in_range, finite = (
+    validators.at_least, validators.positive, validators.fraction, validators.in_range, validators.finite,
+)
 
 
 # -- schedules ----------------------------------------------------------------------------------

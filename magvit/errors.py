@@ -28,3 +28,12 @@ class ConfigError(MagvitError):
         where = f" in {source}" if source else ""
         lines = [f"{len(self.problems)} problem(s){where}:"] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class InvalidValue(ValueError):
+    """A config value out of its range, raised by a field validator: `key` is the field's name,
+    so a config error reads `decoder.steps: must be >= 1, got 0`."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.message = key, message
+        super().__init__(f"{key} {message}")

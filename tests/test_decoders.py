@@ -126,7 +126,7 @@ def test_guidance_pushes_away_from_the_unconditional_model(name):
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match=r"decoders.commit: steps must be >= 1, got 0"):
+    with pytest.raises(ConfigError, match=r"decoders.commit.steps: must be >= 1, got 0"):
         magvit.registries().decoders.create("commit", steps=0)
     with pytest.raises(ConfigError, match=r"mask_id 5 collides with the codebook ids \[0, 1024\)"):
         magvit.registries().decoders.create("maskgit", mask_id=5)

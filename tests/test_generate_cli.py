@@ -62,7 +62,7 @@ def test_ultrawide_widens_a_strip(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--task", "fp", "--steps", "0"], "decoders.commit: steps must be >= 1, got 0"),
+    (["--task", "fp", "--steps", "0"], "decoders.commit.steps: must be >= 1, got 0"),
     (["--task", "fp", "--schedule", "cosin"], "unknown schedule 'cosin'"),
     (["--task", "fp", "--no-kv-cache"], "decoders.commit.kv_cache: unknown key"),
     (["--task", "fp"], "task 'fp' needs a condition video; pass one (--input)"),

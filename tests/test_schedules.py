@@ -82,7 +82,7 @@ def test_log_is_clipped_to_one_at_zero_and_exp_starts_below_one():
 
 
 def test_bad_config_is_reported_by_name():
-    with pytest.raises(ConfigError, match="power must be > 0, got -1"):
+    with pytest.raises(ConfigError, match="power: must be > 0, got -1"):
         magvit.registries().schedules.create("pow", power=-1.0)
     with pytest.raises(ConfigError, match="num_tokens: expected int, got float"):
         magvit.registries().schedules.create("log", num_tokens=2.5)

@@ -97,11 +97,11 @@ def test_registered_and_usable_from_an_experiment():
 
 def test_config_errors_name_the_field():
     regs = magvit.registries()
-    with pytest.raises(ConfigError, match="num_classes must be in 0..4, got 7"):
+    with pytest.raises(ConfigError, match="num_classes: must be in 0..4, got 7"):
         regs.datasets.create("synthetic", num_classes=7)
     with pytest.raises(ConfigError, match=r"max_shapes \(1\) must be at least min_shapes \(2\)"):
         regs.datasets.create("synthetic", max_shapes=1)
-    with pytest.raises(ConfigError, match="frames must be positive, got 0"):
+    with pytest.raises(ConfigError, match="frames: must be positive, got 0"):
         regs.datasets.create("synthetic", frames=0)
     with pytest.raises(MagvitError, match="unknown split 'test'.*'train' or 'eval'"):
         SyntheticShapes().make("test")

@@ -121,10 +121,10 @@ def test_bad_task_config_reports_every_problem():
         }})
     text = str(info.value)
     assert text.startswith("4 problem(s):")
-    assert "tasks.fp: cond_frames must be >= 1, got 0" in text
+    assert "tasks.fp.cond_frames: must be >= 1, got 0" in text
     assert "tasks.opd.direction: up not in literal" in text
     assert "tasks.opd.padding.kind: unknown padding 'edgy'" in text and "Did you mean 'edge'?" in text
-    assert "tasks.opc: height is a fraction of the frame in (0, 1], got 1.5" in text
+    assert "tasks.opc.height: is a fraction of the frame in (0, 1], got 1.5" in text
 
 
 def test_impossible_clips_are_refused_with_a_reason():

@@ -161,7 +161,7 @@ def test_missing_sections_and_bad_losses_are_reported():
         train(validate_experiment(raw), "unused")
     with pytest.raises(MagvitError, match=r"losses.gann: unknown key; did you mean 'gan'\?"):
         train(experiment(losses={"gann": 1.0}), "unused")
-    with pytest.raises(MagvitError, match="losses: gan must be >= 0, got -1"):
+    with pytest.raises(MagvitError, match="losses.gan: must be >= 0.0, got -1.0"):
         train(experiment(losses={"gan": -1.0}), "unused")
 
 

@@ -132,7 +132,8 @@ def test_user_errors_name_the_problem_and_the_fix(tokenizer_dir, tmp_path):
 
     headless = experiment(tokenizer_dir)
     headless.transformer = None
-    with pytest.raises(MagvitError, match=r"stage 2 needs the section\(s\) \[transformer\]"):
+    with pytest.raises(MagvitError, match=r"\[transformer\]: t has no \[transformer\] section, so it is a "
+                                          r"stage-1 experiment; train it with `magvit train tokenizer t`"):
         train_transformer.train(headless, tmp_path, resume=False)
     with pytest.raises(MagvitError, match="not a stage-2 .transformer. checkpoint"):
         load_bundle(tokenizer_dir)

@@ -150,7 +150,7 @@ def test_folder_errors(tmp_path):
 def test_registered_with_strict_config(folder):
     data = magvit.registries().datasets.create("video_folder", path=str(folder), frames=2, resolution=8)
     assert isinstance(data, VideoFolder) and data.num_classes == 2
-    with pytest.raises(MagvitError, match="stride must be positive, got 0"):
+    with pytest.raises(MagvitError, match="stride: must be positive, got 0"):
         magvit.registries().datasets.create("video_folder", path=str(folder), stride=0)
 
 

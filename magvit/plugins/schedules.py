@@ -13,7 +13,7 @@ import math
 import attrs
 import torch
 
-from magvit.api import MIN_RATIO, as_progress, hookimpl, positive, ratio_like
+from magvit.api import MIN_RATIO, InvalidValue, as_progress, hookimpl, positive, ratio_like
 
 __all__ = ["MIN_RATIO", "Cosine", "Exp", "Linear", "Log", "Pow"]
 
@@ -44,7 +44,7 @@ class Pow:
 
 def _at_least_two(_instance, attribute, value):
     if value < 2:
-        raise ValueError(f"{attribute.name} must be >= 2 (the number of maskable tokens), got {value}")
+        raise InvalidValue(attribute.name, f"must be >= 2 (the number of maskable tokens), got {value}")
 
 
 @attrs.define

@@ -14,6 +14,8 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from magvit.errors import InvalidValue
+
 _TOML_TYPE = {bool: "bool", int: "int", float: "float", str: "string", list: "array", dict: "table"}
 
 
@@ -73,6 +75,8 @@ def _describe(exc: BaseException, path: str) -> list[tuple[str, str]]:
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
             out.append((_join(path, key), f"unknown key{hint}"))
         return out
+    if isinstance(exc, InvalidValue):
+        return [(_join(path, exc.key), exc.message)]
     if isinstance(exc, KeyError) and exc.args:
         return [(_join(path, str(exc.args[0])), "required key is missing")]
     return [(path, str(exc) or type(exc).__name__)]

@@ -17,11 +17,12 @@ import attrs
 import tomli_w
 from cattrs.errors import BaseValidationError
 
-from magvit.errors import ConfigError
+from magvit.errors import ConfigError, InvalidValue
 from magvit.registry.components import Component, current_registries, structure_component
 from magvit.registry.converter import Problems, ValueTypeError, problem_pairs, toml_type
 from magvit.registry.schema import CONVERTER
 from magvit.registry.toml_files import apply_overrides, find_experiment, load_raw
+from magvit.registry.validators import at_least, finite, in_range, positive
 
 TokenizerComponent = Component.of("tokenizers")
 TransformerComponent = Component.of("transformers")
@@ -41,24 +42,35 @@ class RunSection:
     precision: Literal["fp32", "bf16"] = "fp32"
 
 
+def _warmup_within_steps(instance, _attribute, value) -> None:
+    if not 0 <= value <= instance.steps:
+        raise InvalidValue("warmup_steps", f"must be between 0 and train.steps ({instance.steps}), got {value}; "
+                           f"set train.warmup_steps to at most {instance.steps} (0 = no warm-up)")
+
+
+def _betas(_instance, _attribute, value) -> None:
+    if not all(0 <= b < 1 for b in value):
+        raise InvalidValue("betas", f"must both be in [0, 1), got {list(value)}")
+
+
 @attrs.define(kw_only=True)
 class TrainSection:
     """Optimisation settings shared by both stages (each stage reads what applies to it)."""
 
-    steps: int = 1000
-    batch_size: int = 8
-    lr: float = 1e-4
-    min_lr_ratio: float = 0.0
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 0.0  # 0 = off
-    ema_decay: float = 0.0  # 0 = off
-    num_workers: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 200
-    eval_every: int = 0  # 0 = off
-    eval_batches: int = 4
+    steps: int = attrs.field(default=1000, validator=at_least(1))
+    batch_size: int = attrs.field(default=8, validator=at_least(1))
+    lr: float = attrs.field(default=1e-4, validator=[finite, positive])
+    min_lr_ratio: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    warmup_steps: int = attrs.field(default=0, validator=_warmup_within_steps)
+    weight_decay: float = attrs.field(default=0.0, validator=[finite, at_least(0.0)])
+    betas: tuple[float, float] = attrs.field(default=(0.9, 0.99), validator=_betas)
+    grad_clip: float = attrs.field(default=0.0, validator=[finite, at_least(0.0)])  # 0 = off
+    ema_decay: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0, high_open=True))  # 0 = off
+    num_workers: int = attrs.field(default=0, validator=at_least(0))
+    log_every: int = attrs.field(default=10, validator=at_least(1))
+    checkpoint_every: int = attrs.field(default=200, validator=at_least(1))
+    eval_every: int = attrs.field(default=0, validator=at_least(0))  # 0 = off
+    eval_batches: int = attrs.field(default=4, validator=at_least(1))
 
 
 @attrs.define(kw_only=True)

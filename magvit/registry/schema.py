@@ -50,7 +50,7 @@ def validate(factory: Any, config: dict, path: str = "") -> Any:
     except BaseValidationError as exc:
         raise ConfigError(describe_problems(exc, path)) from None
     except (TypeError, ValueError) as exc:  # a validator in the schema itself
-        raise ConfigError([f"{path}: {exc}"]) from None
+        raise ConfigError(describe_problems(exc, path)) from None
 
 
 def instantiate(factory: Any, structured: Any) -> Any:

@@ -6,13 +6,12 @@ import attrs
 
 from magvit.registry.components import Component
 from magvit.registry.schema import validate
+from magvit.registry.validators import at_least
 
 PerceptualComponent = Component.of("perceptual_losses")
 
 
-def _non_negative(_instance, attribute, value) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+_non_negative = at_least(0.0)
 
 
 @attrs.define(kw_only=True)

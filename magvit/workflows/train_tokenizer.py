@@ -29,6 +29,7 @@ from magvit.errors import MagvitError
 from magvit.registry.components import Component
 from magvit.registry.experiment import Experiment, experiment_toml, write_resolved_config
 from magvit.weights import resolve_model_path
+from magvit.workflows.preflight import check_experiment
 from magvit.workflows.tokenizer_losses import tokenizer_losses
 from magvit.workflows.tokenizer_stage import TokenizerStage
 
@@ -54,6 +55,7 @@ def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.M
 
 
 def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
+    check_experiment(exp, "tokenizer")
     tokenizer, data = _require(exp, "tokenizer"), _require(exp, "data")
     losses = tokenizer_losses(exp.losses)
     ctx = setup_distributed(exp.run.device)

@@ -13,11 +13,13 @@ from pathlib import Path
 from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
 from magvit.registry.experiment import Experiment, write_resolved_config
 from magvit.workflows.bundle import bundle_files
+from magvit.workflows.preflight import check_experiment
 from magvit.workflows.transformer_stage import TransformerStage
 
 
 def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     """Train the transformer of `exp` into `run_dir`; return the last checkpoint (a bundle)."""
+    check_experiment(exp, "transformer")
     ctx = setup_distributed(exp.run.device)
     try:
         seed_everything(exp.run.seed, ctx.rank)

@@ -6,6 +6,7 @@ import sys
 
 from magvit.errors import ConfigError, MagvitError
 from magvit.registry.experiment import experiment_toml, load_experiment
+from magvit.workflows.preflight import check_experiment
 
 
 def add_set_option(parser) -> None:
@@ -24,6 +25,10 @@ def register(sub) -> None:
     show.set_defaults(func=run_show)
     val = csub.add_parser("validate", help="check experiments; report every problem")
     val.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
+    val.add_argument("--stage", choices=("tokenizer", "transformer"),
+                     help="check for this training stage (default: the experiment's own)")
+    val.add_argument("--no-files", dest="files", action="store_false",
+                     help="skip the checks that read the disk (data folder, checkpoints)")
     add_set_option(val)
     val.set_defaults(func=run_validate)
 
@@ -38,7 +43,7 @@ def run_validate(args) -> int:
     failed = 0
     for name in args.experiments:
         try:
-            load_experiment(name, args.overrides)
+            check_experiment(load_experiment(name, args.overrides), args.stage, files=args.files)
         except MagvitError as exc:
             failed += 1
             print(f"{name}: INVALID\n{exc}" if isinstance(exc, ConfigError) else f"{name}: {exc}",

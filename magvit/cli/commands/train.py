@@ -11,6 +11,7 @@ from pathlib import Path
 
 from magvit.cli.commands.config import add_set_option
 from magvit.registry.experiment import load_experiment
+from magvit.workflows.preflight import check_experiment
 
 STAGES = {
     "tokenizer": ("magvit.workflows.train_tokenizer", "stage 1: the video tokenizer"),
@@ -32,6 +33,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     exp = load_experiment(args.experiment, args.overrides)
+    check_experiment(exp, args.stage)  # everything training would reject, before it starts
     run_dir = args.output_dir or Path(exp.run.output_dir) / exp.run.name
     module = importlib.import_module(STAGES[args.stage][0])
     module.train(exp, run_dir=Path(run_dir), resume=args.resume)

@@ -26,7 +26,7 @@ from magvit.core.data import clips
 from magvit.core.data.seeding import item_generator
 from magvit.core.data.unreadable import UnreadableFiles
 from magvit.core.video_io import UnreadableVideoError, probe_video, read_video
-from magvit.errors import MagvitError
+from magvit.errors import InvalidValue, MagvitError
 
 VIDEO_SUFFIXES = frozenset({
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif", ".mpg", ".mpeg", ".flv", ".wmv",
@@ -57,7 +57,7 @@ class VideoEntry:
 
 def _positive(_instance, attribute, value):
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
+        raise InvalidValue(attribute.name, f"must be positive, got {value}")
 
 
 @attrs.define(kw_only=True)

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from magvit.core.data.seeding import item_generator
-from magvit.errors import MagvitError
+from magvit.errors import InvalidValue, MagvitError
 
 SPLITS = ("train", "eval")
 # (shape kind, unit direction (dx, dy) in image coordinates, y pointing down)
@@ -42,12 +42,12 @@ MOTION_CLASSES = (
 
 def _positive(_instance, attribute, value):
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
+        raise InvalidValue(attribute.name, f"must be positive, got {value}")
 
 
 def _class_count(_instance, attribute, value):
     if not 0 <= value <= len(MOTION_CLASSES):
-        raise ValueError(f"{attribute.name} must be in 0..{len(MOTION_CLASSES)}, got {value}")
+        raise InvalidValue(attribute.name, f"must be in 0..{len(MOTION_CLASSES)}, got {value}")
 
 
 @attrs.define(kw_only=True)

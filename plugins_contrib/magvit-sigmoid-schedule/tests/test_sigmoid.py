@@ -23,5 +23,5 @@ def test_values():
 def test_registered_and_validated():
     check_registered("schedules", "sigmoid", sharpness=5.0)
     assert magvit.registries().schedules.entry("sigmoid").plugin.distribution == "magvit-sigmoid-schedule"
-    with pytest.raises(ConfigError, match="sharpness must be > 0"):
+    with pytest.raises(ConfigError, match="sharpness: must be > 0"):
         magvit.registries().schedules.create("sigmoid", sharpness=-1.0)

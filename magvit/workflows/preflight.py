@@ -1,0 +1,161 @@
+"""Everything training would reject, found before any work starts: one validation path.
+
+The schema (`validate_experiment`) checks each value on its own; this adds what needs several
+sections or the disk: which stage the experiment is for, stage-1 `[losses]`, the clip size
+against the tokenizer's downsampling, the data folder and checkpoints it names, the class labels
+a task mix needs. `magvit config validate`, `magvit train` and the training workflows all call
+`check_experiment`, so what one accepts the others accept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from magvit.errors import ConfigError, MagvitError
+from magvit.registry import registries
+from magvit.registry.experiment import Experiment
+from magvit.weights import is_default
+
+Stage = Literal["tokenizer", "transformer"]
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "tokenizer": ("tokenizer", "data"),
+    "transformer": ("data", "tokenizer", "transformer", "tasks"),
+}
+
+
+def stage_of(exp: Experiment) -> Stage:
+    """A stage-2 experiment has a `[transformer]` section; anything else is stage 1."""
+    return "transformer" if exp.transformer is not None else "tokenizer"
+
+
+def _name(exp: Experiment) -> str:
+    return Path(exp.source).stem if exp.source else exp.run.name
+
+
+def _stage_problems(exp: Experiment, stage: Stage) -> list[str]:
+    if stage not in SECTIONS:
+        return [f"unknown stage {stage!r}; stages are: {', '.join(SECTIONS)}"]
+    if stage == "tokenizer" and exp.transformer is not None:
+        return [f"[transformer]: {_name(exp)} is a stage-2 experiment; train it with "
+                f"`magvit train transformer {_name(exp)}` (stage 1 trains a [tokenizer] on [data])"]
+    missing = [s for s in SECTIONS[stage] if not getattr(exp, s)]
+    if stage == "transformer" and "transformer" in missing and exp.tokenizer is not None:
+        return [f"[transformer]: {_name(exp)} has no [transformer] section, so it is a stage-1 "
+                f"experiment; train it with `magvit train tokenizer {_name(exp)}`"]
+    example = "tiny-tokenizer" if stage == "tokenizer" else "tiny"
+    return [f"[{s}]: no [{s}] section; {stage} training needs it (see `magvit config show {example}`)"
+            for s in missing]
+
+
+def _tokenizer_factors(exp: Experiment) -> tuple[int, int, int] | None:
+    config = exp.tokenizer.config
+    if hasattr(config, "architecture"):  # vq3d / vq2d: known from the config, nothing built
+        factors = tuple(config.architecture().factors)
+        return (1, *factors[1:]) if exp.tokenizer.kind == "vq2d" else factors
+    try:  # a third-party tokenizer: build it without weights
+        from magvit.registry.schema import instantiate
+
+        return tuple(instantiate(registries().tokenizers.get(exp.tokenizer.kind), config).factors)
+    except Exception:
+        return None
+
+
+def _clip_problems(exp: Experiment) -> list[str]:
+    data = exp.data.config
+    frames, resolution = getattr(data, "frames", None), getattr(data, "resolution", None)
+    factors = _tokenizer_factors(exp)
+    if factors is None or not isinstance(frames, int) or resolution is None:
+        return []
+    sizes = resolution if isinstance(resolution, (tuple, list)) else (resolution, resolution)
+    problems = []
+    if frames % factors[0]:
+        problems.append(f"data.frames: {frames} is not divisible by the tokenizer's temporal "
+                        f"downsampling {factors[0]}; use a multiple of {factors[0]}")
+    if any(size % f for size, f in zip(sizes, factors[1:])):
+        step = max(factors[1:])
+        problems.append(f"data.resolution: {resolution} is not divisible by the tokenizer's spatial "
+                        f"downsampling {factors[1]}x{factors[2]}; use a multiple of {step} "
+                        f"(e.g. {max(step, round(sizes[0] / step) * step)})")
+    return problems
+
+
+def _exists(path: str) -> bool:
+    return is_default(path) or Path(path).exists()
+
+
+def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
+    problems = []
+    path = getattr(exp.data.config, "path", None)
+    if isinstance(path, str) and path and not Path(path).is_dir():
+        what = "is a file, not a folder" if Path(path).exists() else "does not exist"
+        problems.append(f"data.path: {path!r} {what}; give the folder of videos "
+                        "(one sub-folder per class), or --set data.path=...")
+    checkpoint = getattr(exp.tokenizer.config, "checkpoint", "")
+    if checkpoint and not _exists(checkpoint):
+        hint = (f"; train it first (`magvit train tokenizer {Path(checkpoint).name}`)"
+                if checkpoint.startswith("runs/") else "")
+        problems.append(f"tokenizer.checkpoint: {checkpoint!r} does not exist{hint}")
+    init = getattr(exp.tokenizer.config, "init", None)
+    if stage == "tokenizer" and init is not None:
+        if init.kind not in registries().inflations:
+            problems.append(f"tokenizer.init.kind: {registries().inflations.unknown_name_message(init.kind)}")
+        if init.checkpoint and not _exists(init.checkpoint):
+            problems.append(f"tokenizer.init.checkpoint: {init.checkpoint!r} does not exist; "
+                            "give a `vq2d` run directory")
+    return problems
+
+
+def _stage1_problems(exp: Experiment) -> list[str]:
+    from magvit.workflows.tokenizer_losses import tokenizer_losses
+
+    try:
+        tokenizer_losses(exp.losses)
+    except ConfigError as exc:
+        return exc.problems
+    except MagvitError as exc:
+        return [f"losses: {exc}"]
+    return []
+
+
+def _stage2_problems(exp: Experiment) -> list[str]:
+    if getattr(exp.tokenizer.config, "checkpoint", None) == "":
+        return ["tokenizer.checkpoint is empty: stage 2 needs a trained tokenizer. Train one with "
+                "`magvit train tokenizer ...` and set tokenizer.checkpoint to its run directory"]
+    needs_class = []
+    for name, entry in exp.tasks.items():
+        try:
+            needs_class += [name] if entry.task.build().needs_class else []
+        except MagvitError as exc:
+            return [f"tasks.{name}: {exc}"]
+    if not needs_class:
+        return []
+    try:
+        classes = getattr(exp.data.config, "num_classes", 0)
+    except Exception:  # a folder that cannot be read: reported by the file checks
+        return []
+    if not classes:
+        return [f"tasks: task(s) {', '.join(needs_class)} need class labels, but dataset "
+                f"{exp.data.kind!r} has num_classes = 0; use a labelled dataset or drop them from [tasks]"]
+    return []
+
+
+def experiment_problems(exp: Experiment, stage: Stage | None = None, *, files: bool = True) -> list[str]:
+    """Every problem training `stage` (default: the experiment's own) would hit, as
+    `key.path: message` lines; `files=False` skips the checks that read the disk."""
+    stage = stage or stage_of(exp)
+    problems = _stage_problems(exp, stage)
+    if problems:
+        return problems
+    problems += _clip_problems(exp)
+    problems += _stage1_problems(exp) if stage == "tokenizer" else _stage2_problems(exp)
+    if files:
+        problems += _file_problems(exp, stage)
+    return problems
+
+
+def check_experiment(exp: Experiment, stage: Stage | None = None, *, files: bool = True) -> None:
+    """Raise `ConfigError` listing every problem of `experiment_problems`."""
+    problems = experiment_problems(exp, stage, files=files)
+    if problems:
+        raise ConfigError(problems, exp.source or None)

@@ -62,11 +62,12 @@ def test_ultrawide_widens_a_strip(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--task", "fp", "--steps", "0"], "decoders.commit.steps: must be >= 1, got 0"),
+    (["--task", "fp", "--steps", "0"], "argument --steps: must be at least 1, got 0"),
+    (["--task", "fp", "--schedule", "cosine", "--temperature", "-1"], "argument --temperature: must be >= 0"),
     (["--task", "fp", "--schedule", "cosin"], "unknown schedule 'cosin'"),
     (["--task", "fp", "--no-kv-cache"], "decoders.commit.kv_cache: unknown key"),
     (["--task", "fp"], "task 'fp' needs a condition video; pass one (--input)"),
-    (["--task", "cfp", "--input", "missing.mp4"], "input video missing.mp4 does not exist"),
+    (["--task", "cfp", "--input", "missing.mp4"], "video missing.mp4 does not exist"),
     (["--task", "cg"], "task 'cg' needs a class label; pass one (--class N)"),
     (["--task", "ipc", "--input", "x"], "not trained for task 'ipc'"),
 ])

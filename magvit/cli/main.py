@@ -11,18 +11,20 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 
 from magvit import __version__
+from magvit.cli.arguments import Parser
 from magvit.errors import MagvitError
 
 
 def build_parser() -> argparse.ArgumentParser:
     from magvit.cli import commands
 
-    parser = argparse.ArgumentParser(
-        prog="magvit", description="Masked generative video transformers (MAGVIT)."
-    )
+    parser = Parser(prog="magvit", description="Masked generative video transformers (MAGVIT).")
     parser.add_argument("--version", action="version", version=f"magvit {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (for bug reports)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
@@ -32,18 +34,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad argument (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except MagvitError as exc:
-        print(f"magvit: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("magvit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every error ends in one line and exit 2; --debug shows the rest
+        if args.debug:
+            traceback.print_exc()
+        print(f"magvit: error: {describe_error(exc)}", file=sys.stderr)
+        return 2
+
+
+def describe_error(exc: BaseException) -> str:
+    """What the user reads: a MagvitError's own message; a file problem with its path; anything
+    else is a bug in magvit or a plugin, named as such."""
+    if isinstance(exc, MagvitError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return (f"unexpected {type(exc).__name__}: {exc} (a bug in magvit or a plugin; rerun with "
+            "--debug for the traceback and report it)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ import av
 import numpy as np
 import torch
 
+from magvit.core.files import atomic_output
 from magvit.errors import MagvitError
 
 H264_SUFFIXES = (".mp4", ".mov", ".m4v")
@@ -180,12 +181,12 @@ def write_video(
             f"cannot write {path} as yuv420p: height and width must be even, got "
             f"{frames.shape[1]}x{frames.shape[2]}; use pixel_format='yuv444p'"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
-    if suffix == ".gif":
-        _write_gif(path, frames, rate, colours=max(2, round(256 * quality / 100)))
-    else:
-        _write_h264(path, frames, rate, round(51 * (100 - quality) / 100), pixel_format)
+    with atomic_output(path) as tmp:  # a failed write leaves no half file and no new folder
+        if suffix == ".gif":
+            _write_gif(tmp, frames, rate, colours=max(2, round(256 * quality / 100)))
+        else:
+            _write_h264(tmp, frames, rate, round(51 * (100 - quality) / 100), pixel_format)
     return path
 
 

@@ -69,6 +69,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise MagvitError(f"cannot read experiment {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise MagvitError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MagvitError(f"{path} is not UTF-8 text (byte {exc.start}); TOML files must be "
+                          "saved as UTF-8") from None
 
 
 def deep_merge(base: dict, override: dict) -> dict:

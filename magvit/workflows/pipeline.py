@@ -236,8 +236,16 @@ def outpaint_ultrawide(pipeline: Pipeline, strip: torch.Tensor, repeats: int, *,
     Fig. 17): each round places the outermost known columns in the task's condition strip and
     keeps the columns generated beyond them. Returns `(3, T, H, w + 2 * repeats * added)`."""
     frames, height, width = pipeline.clip_shape
-    columns = pipeline.task(task).pixel_mask(pipeline.clip_shape)[0].any(dim=0).nonzero().flatten()
-    left, right = int(columns[0]), int(columns[-1]) + 1  # the condition strip [left, right)
+    mask = pipeline.task(task).pixel_mask(pipeline.clip_shape)
+    columns = mask[0].any(dim=0).nonzero().flatten()
+    left, right = (int(columns[0]), int(columns[-1]) + 1) if len(columns) else (0, 0)  # the strip [left, right)
+    strip_mask = torch.zeros_like(mask)
+    strip_mask[..., left:right] = True
+    if not len(columns) or left == 0 or right == width or not torch.equal(mask, strip_mask):
+        raise MagvitError(
+            f"task {task!r} does not give a vertical strip with room on both sides, so outpainting "
+            "cannot widen anything; --ultrawide needs a vertical outpainting task such as opv"
+        )
     known = right - left
     if strip.dim() != 4 or tuple(strip.shape[:3]) != (3, frames, height) or strip.shape[-1] < known:
         raise MagvitError(

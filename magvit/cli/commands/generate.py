@@ -12,6 +12,14 @@ from pathlib import Path
 
 import torch
 
+from magvit.cli.arguments import (
+    device,
+    input_video,
+    integer,
+    number,
+    output_video,
+    refuse_overwriting,
+)
 from magvit.errors import MagvitError
 
 
@@ -19,24 +27,27 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="generate videos with a trained transformer checkpoint")
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint of `train transformer`")
     p.add_argument("--task", required=True, help="task name (fp, fi, opc, ..., cg, cfp)")
-    p.add_argument("--input", type=Path, help="condition video (not needed for cg)")
-    p.add_argument("--class", dest="label", type=int, help="class label for cg / cfp")
-    p.add_argument("--output", type=Path, required=True, help=".mp4 or .gif; several samples get -1, -2, ...")
+    p.add_argument("--input", type=input_video, help="condition video (not needed for cg)")
+    p.add_argument("--class", dest="label", type=integer(0), help="class label for cg / cfp")
+    p.add_argument("--output", type=output_video, required=True,
+                   help=".mp4, .mov, .m4v or .gif; several samples get -1, -2, ...")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, default=1, help="results per input")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--samples", type=integer(1), default=1, help="results per input")
+    p.add_argument("--batch-size", type=integer(1), default=8)
     p.add_argument("--side-by-side", action="store_true", help="write condition | result")
-    p.add_argument("--ultrawide", type=int, metavar="N",
+    p.add_argument("--ultrawide", type=integer(1), metavar="N",
                    help="outpaint a vertical strip N times on each side (task opv)")
-    p.add_argument("--fps", type=float, default=8.0)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--fps", type=number(0, above=True), default=8.0)
+    p.add_argument("--pixel-format", choices=("yuv420p", "yuv444p"), default="yuv420p",
+                   help="H.264 chroma: yuv420p plays everywhere (default), yuv444p keeps full colour")
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
     d = p.add_argument_group("decoder")
     d.add_argument("--decoder", help="commit, maskgit, autoregressive, or a plugin's decoder")
-    d.add_argument("--steps", type=int)
+    d.add_argument("--steps", type=integer(1))
     d.add_argument("--schedule", help="mask schedule name (cosine, linear, pow, log, exp)")
-    d.add_argument("--temperature", type=float)
-    d.add_argument("--top-k", type=int)
-    d.add_argument("--guidance-scale", type=float)
+    d.add_argument("--temperature", type=number(0))
+    d.add_argument("--top-k", type=integer(0))
+    d.add_argument("--guidance-scale", type=number())
     d.add_argument("--no-kv-cache", dest="kv_cache", action="store_false", default=None,
                    help="autoregressive: recompute the full sequence every step")
     p.set_defaults(func=run)
@@ -49,8 +60,8 @@ def run(args) -> int:
     from magvit.core.video_io import write_video
     from magvit.pipeline import Pipeline
 
-    if args.samples < 1 or args.batch_size < 1:
-        raise MagvitError("--samples and --batch-size must be at least 1")
+    outputs = _output_paths(args.output, _count(args))
+    refuse_overwriting(outputs, [args.input])
     overrides = {k: getattr(args, k) for k in DECODER_OPTIONS if getattr(args, k) is not None}
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
                                     **overrides)
@@ -59,15 +70,13 @@ def run(args) -> int:
     if args.ultrawide is not None:
         videos = [_ultrawide(pipe, args)]
     else:
-        if args.input is not None and not args.input.is_file():
-            raise MagvitError(f"input video {args.input} does not exist")
         result = pipe.generate(args.task, args.input, label=args.label, seed=args.seed,
                                samples=args.samples, batch_size=args.batch_size, progress=True)
         videos = list(result.side_by_side() if args.side_by_side else result.video)
         print(f"tokenizer {result.seconds['tokenizer']:.2f} s, "
               f"transformer {result.seconds['transformer']:.2f} s")
     for path, video in zip(_output_paths(args.output, len(videos)), videos):
-        write_video(path, video.cpu(), fps=args.fps)
+        write_video(path, video.cpu(), fps=args.fps, pixel_format=_pixel_format(args, path, video))
         print(f"wrote {path}")
     return 0
 
@@ -83,6 +92,18 @@ def _describe(decoder) -> str:
                      for k, v in config.items())
 
 
+def _count(args) -> int:
+    """How many videos the command writes (known before the model runs)."""
+    return 1 if args.ultrawide is not None else args.samples
+
+
+def _pixel_format(args, path: Path, video: torch.Tensor) -> str:
+    if args.pixel_format == "yuv420p" and path.suffix.lower() != ".gif" and any(n % 2 for n in video.shape[-2:]):
+        print(f"note: {path}: odd frame size {video.shape[-2]}x{video.shape[-1]}, written as yuv444p")
+        return "yuv444p"
+    return args.pixel_format
+
+
 def _output_paths(output: Path, count: int) -> list[Path]:
     if count == 1:
         return [output]
@@ -93,10 +114,8 @@ def _ultrawide(pipe, args) -> torch.Tensor:
     from magvit.core.video_io import read_video
     from magvit.pipeline import outpaint_ultrawide
 
-    if args.input is None or not args.input.is_file():
+    if args.input is None:
         raise MagvitError("--ultrawide needs --input, a video of the vertical strip to widen")
-    if args.ultrawide < 1:
-        raise MagvitError(f"--ultrawide must be at least 1, got {args.ultrawide}")
     frames, height, _ = pipe.clip_shape
     strip = read_video(args.input, frames=frames)
     if strip.shape[1] < frames:

@@ -32,6 +32,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from magvit.core.files import apply_umask
 from magvit.errors import MagvitError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -210,6 +211,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=checkpoints))
     try:
         _write_checkpoint_dir(tmp, step, weights, state, files, json.loads(json.dumps(meta or {})))
+        apply_umask(tmp)  # mkdtemp and safetensors create private files; a run is shared like any output
         _replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

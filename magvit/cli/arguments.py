@@ -1,0 +1,99 @@
+"""Argument types shared by the sub-commands: each value is checked when the command line is
+parsed, before any model loads, and a bad one ends in `magvit: error: argument --x: ...`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+from magvit.core.video_io import WRITABLE_SUFFIXES
+from magvit.errors import MagvitError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with magvit's error line (`magvit: error: ...`, exit 2) for every sub-command."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        command = self.prog.removeprefix("magvit").strip()
+        self.exit(2, f"magvit: error: {command + ': ' if command else ''}{message}\n")
+
+
+def integer(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def number(minimum: float = -math.inf, *, above: bool = False):
+    """A finite float >= minimum (> minimum with `above`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'>' if above else '>='} {minimum:g}, got {value:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def device(text: str) -> str:
+    if not _DEVICE.match(text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def input_video(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a video file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"video {text} does not exist")
+    return path
+
+
+def output_video(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in WRITABLE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{text}: cannot write a video with suffix {path.suffix or '(none)'!r}; use one of "
+            f"{', '.join(WRITABLE_SUFFIXES)}")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as {text}/out.mp4")
+    return path
+
+
+def output_folder(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; give a folder")
+    return path
+
+
+def refuse_overwriting(outputs, inputs) -> None:
+    """Raise if writing any of `outputs` would replace one of `inputs` (the user's files)."""
+    given = {Path(p).resolve() for p in inputs if p is not None and Path(p).exists()}
+    for out in outputs:
+        if Path(out).resolve() in given:
+            raise MagvitError(f"{out} is also an input; writing it would destroy the input. "
+                              "Choose another output name")

@@ -148,7 +148,7 @@ def test_missing_and_corrupt_checkpoints_name_the_path(tmp_path):
         load_checkpoint(path)
     other = _save(tmp_path / "run", 5)
     (other / "state.pt").write_bytes(b"nope")
-    with pytest.raises(MagvitError, match=r"step-00000005/state\.pt cannot be read"):
+    with pytest.raises(MagvitError, match=r"step-00000005/state\.pt is damaged"):
         load_checkpoint(tmp_path / "run")
     with pytest.raises(MagvitError, match=r"has no weights 'disc'; it has: model"):
         load_weights(path, "disc", fallback=None)

@@ -148,3 +148,49 @@ def test_metric_window_averages_each_metric_over_the_steps_it_appeared():
     window.add({"loss": 3.0, "disc": 10.0})  # the discriminator starts later
     assert window.mean(DistContext()) == {"disc": 10.0, "loss": 2.0}
     assert window.mean(DistContext()) == {}  # emptied after a log line
+
+
+def test_a_log_line_spanning_the_resume_point_equals_the_uninterrupted_runs(tmp_path):
+    """log_every 4, checkpoint every 5: the checkpoint at step 10 falls inside the window of the
+    line at step 12, whose steps 9 and 10 ran before the crash; the window is saved with it."""
+    reference = tmp_path / "reference"
+    TrainLoop(reference, total_steps=TOTAL, checkpoint_every=5, log_every=4, desc="toy").run(Faulty())
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="machine went away"):
+        TrainLoop(run, total_steps=TOTAL, checkpoint_every=5, log_every=4, desc="toy").run(Faulty("crash", 12))
+    assert load_checkpoint(run).step == 10
+    TrainLoop(run, total_steps=TOTAL, checkpoint_every=5, log_every=4, desc="toy").run(Faulty(), resume=True)
+    got, want = metric_lines(run), metric_lines(reference)
+    assert [line["step"] for line in got] == [4, 8, 12, 16, 20]
+    assert got == want
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, reference, capsys):
+    ref_run, ref = reference
+    with pytest.raises(RuntimeError):
+        loop(tmp_path, every=5).run(Faulty("crash", 16))
+    (tmp_path / "checkpoints" / "step-00000015" / "state.pt").write_bytes(b"not a pickle")
+    last = loop(tmp_path, every=5).run(Faulty(), resume=True)
+    err = capsys.readouterr().err
+    assert "step-00000015/state.pt is damaged" in err
+    assert "skipped damaged checkpoint(s) step-00000015; resuming from step-00000010" in err
+    assert f"resuming {tmp_path} from step-00000010 (step 10 of {TOTAL})" in err
+    assert_same(load_checkpoint(last).weights, ref.weights, "weights")  # still bit-exact
+
+
+def test_resume_says_what_it_does_and_refuses_steps_below_the_checkpoint(tmp_path, capsys):
+    loop(tmp_path).run(Faulty(), resume=True)
+    assert f"nothing to resume in {tmp_path}: starting at step 0" in capsys.readouterr().err
+    loop(tmp_path).run(Faulty(), resume=True)
+    assert f"is already at step {TOTAL} = train.steps: nothing left to do" in capsys.readouterr().err
+    short = TrainLoop(tmp_path, total_steps=TOTAL - 5, checkpoint_every=5, log_every=2, desc="toy")
+    with pytest.raises(MagvitError, match=f"is at step {TOTAL}, past train.steps = {TOTAL - 5}: nothing to do"):
+        short.run(Faulty(), resume=True)
+
+
+def test_every_checkpoint_unreadable_is_an_error_not_a_fresh_start(tmp_path):
+    loop(tmp_path, every=10).run(Faulty())
+    for step_dir in list_checkpoints(tmp_path):
+        (step_dir / "state.pt").write_bytes(b"")
+    with pytest.raises(MagvitError, match="no checkpoint in .* can be read \\(2 damaged\\)"):
+        loop(tmp_path).run(Faulty(), resume=True)

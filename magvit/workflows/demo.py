@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from magvit.core.bitmap_font import label as text_label
+from magvit.core.files import make_parents, remove_if_empty
 from magvit.core.metrics import masked_psnr, ssim
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
 from magvit.core.video_io import write_image, write_video
@@ -119,12 +120,32 @@ def run_demo(
 ) -> DemoReport:
     start = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise MagvitError(f"demo output {out} is a file; give a folder")
+    if clips < 1:
+        raise MagvitError(f"clips must be at least 1, got {clips}")
     pipe = Pipeline.from_checkpoint(checkpoint, device=device)
+    outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
+    for given in inputs or []:
+        if Path(given).resolve() in {o.resolve() for o in outputs}:
+            raise MagvitError(f"{given} is also a demo output; writing it would destroy the input. "
+                              "Choose another --output folder")
     if inputs:
         videos, labels = input_clips(pipe, inputs, label)
     else:
         videos, labels = held_out_clips(pipe, clips, seed)
+    created = make_parents(out / "results.json")  # removed again if nothing gets written
+    try:
+        return _run_tasks(pipe, videos, labels, out, seed, progress, start)
+    except BaseException:
+        remove_if_empty(created)
+        raise
+
+
+OUTPUT_FILES = ("contact_sheet.png", "results.json", "results.txt")
+
+
+def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start: float) -> DemoReport:
     scale = _scale_for(pipe)
 
     rows, sheet_rows = [], []

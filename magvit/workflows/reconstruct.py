@@ -13,8 +13,11 @@ import attrs
 import torch
 
 from magvit.core.metrics import psnr, ssim
+from magvit.core.training.checkpoint import resolve_checkpoint
 from magvit.core.video_io import probe_video, read_video, write_video
 from magvit.errors import MagvitError
+from magvit.weights import resolve_model_path
+from magvit.workflows.bundle import BUNDLE_FILE, load_bundle
 from magvit.workflows.train_tokenizer import load_tokenizer, trained_experiment
 
 
@@ -27,10 +30,14 @@ class RoundTrip:
     ssim: float
 
 
-def _clip_shape(checkpoint: str | Path, frames: int | None, resolution: int | None) -> tuple[int, int | None]:
-    data = trained_experiment(checkpoint).data
-    trained = getattr(data.config, "frames", None), getattr(data.config, "resolution", None)
-    return frames or trained[0], resolution or trained[1]
+def tokenizer_and_data(checkpoint: str | Path) -> tuple[torch.nn.Module, object]:
+    """The tokenizer of a stage-1 run, or of a stage-2 model (which embeds its tokenizer), and
+    the `[data]` section it was trained with."""
+    path = resolve_checkpoint(resolve_model_path(checkpoint))
+    if (path / BUNDLE_FILE).is_file():
+        bundle = load_bundle(path)
+        return bundle.tokenizer, bundle.experiment.data
+    return load_tokenizer(checkpoint=path), trained_experiment(path).data
 
 
 @torch.no_grad()
@@ -52,12 +59,16 @@ def round_trip(video: torch.Tensor, tokenizer: torch.nn.Module, clip_frames: int
 
 
 def reconstruct(source: str | Path, target: str | Path, checkpoint: str | Path, *,
-                frames: int | None = None, resolution: int | None = None) -> RoundTrip:
-    tokenizer = load_tokenizer(checkpoint=checkpoint)
-    clip_frames, size = _clip_shape(checkpoint, frames, resolution)
+                frames: int | None = None, resolution: int | None = None,
+                pixel_format: str = "yuv444p") -> RoundTrip:
+    tokenizer, data = tokenizer_and_data(checkpoint)
+    clip_frames = frames or getattr(data.config, "frames", None)
+    size = resolution or getattr(data.config, "resolution", None)
     if clip_frames is None:
         raise MagvitError(f"checkpoint {checkpoint} does not record its clip length; pass --frames")
     video = read_video(source, resolution=size)
     result = round_trip(video, tokenizer, clip_frames)
-    write_video(target, result.reconstruction, fps=probe_video(source).fps or 8)
+    if pixel_format == "yuv420p" and any(n % 2 for n in result.reconstruction.shape[-2:]):
+        pixel_format = "yuv444p"  # 4:2:0 needs even sizes
+    write_video(target, result.reconstruction, fps=probe_video(source).fps or 8, pixel_format=pixel_format)
     return result

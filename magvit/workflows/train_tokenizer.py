@@ -30,6 +30,7 @@ from magvit.registry.components import Component
 from magvit.registry.experiment import Experiment, experiment_toml, write_resolved_config
 from magvit.weights import resolve_model_path
 from magvit.workflows.preflight import check_experiment
+from magvit.workflows.resume_checks import resume_check
 from magvit.workflows.tokenizer_losses import tokenizer_losses
 from magvit.workflows.tokenizer_stage import TokenizerStage
 
@@ -75,6 +76,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             log_every=exp.train.log_every, ctx=ctx, desc=f"tokenizer {exp.run.name}",
             files={"config.resolved.toml": experiment_toml(exp, with_plugins=True)},
             eval_every=exp.train.eval_every,
+            check_resume=resume_check(exp, "tokenizer"),
         )
         last = loop.run(stage, resume=resume)
     finally:

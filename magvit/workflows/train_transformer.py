@@ -14,6 +14,7 @@ from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_dist
 from magvit.registry.experiment import Experiment, write_resolved_config
 from magvit.workflows.bundle import bundle_files
 from magvit.workflows.preflight import check_experiment
+from magvit.workflows.resume_checks import resume_check
 from magvit.workflows.transformer_stage import TransformerStage
 
 
@@ -33,6 +34,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             desc="transformer",
             files=bundle_files(stage.record, exp),
             eval_every=exp.train.eval_every,
+            check_resume=resume_check(exp, "transformer"),
         )
         if ctx.is_main:
             write_resolved_config(exp, run_dir)

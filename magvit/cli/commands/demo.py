@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from magvit.cli.arguments import device, input_video, integer, output_folder
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -12,15 +14,15 @@ def register(sub) -> None:
     )
     p.add_argument("--checkpoint", default="default",
                    help="a stage-2 run or checkpoint (default: the model bundled with magvit)")
-    p.add_argument("--output", type=Path, default=Path("magvit-demo"), help="output folder")
-    p.add_argument("--input", dest="inputs", type=Path, nargs="+", metavar="VIDEO",
+    p.add_argument("--output", type=output_folder, default=Path("magvit-demo"), help="output folder")
+    p.add_argument("--input", dest="inputs", type=input_video, nargs="+", metavar="VIDEO",
                    help="your own videos instead of held-out synthetic clips")
-    p.add_argument("--clips", type=int, default=16,
+    p.add_argument("--clips", type=integer(1), default=16,
                    help="held-out clips per task (default 16: fewer make the PSNR comparison noisy)")
-    p.add_argument("--class", dest="label", type=int, default=0,
+    p.add_argument("--class", dest="label", type=integer(0), default=0,
                    help="class label used for --input videos by the class-conditional tasks")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=run)
 
 

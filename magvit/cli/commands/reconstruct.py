@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from magvit.cli.arguments import input_video, integer, output_video, refuse_overwriting
 
 
 def register(sub) -> None:
     p = sub.add_parser("reconstruct", help="round trip a video through a trained tokenizer")
-    p.add_argument("source", type=Path, help="input video (any format PyAV reads)")
-    p.add_argument("target", type=Path, help="output video (.mp4, .mov, .m4v or .gif)")
-    p.add_argument("--checkpoint", required=True, help="a tokenizer run directory or step directory")
-    p.add_argument("--frames", type=int, help="clip length (default: the length it was trained on)")
-    p.add_argument("--resolution", type=int, help="frame size (default: the trained resolution)")
+    p.add_argument("source", type=input_video, help="input video (any format PyAV reads)")
+    p.add_argument("target", type=output_video, help="output video (.mp4, .mov, .m4v or .gif)")
+    p.add_argument("--checkpoint", required=True,
+                   help="a tokenizer run or step directory, or a stage-2 model (its tokenizer; `default`)")
+    p.add_argument("--frames", type=integer(1), help="clip length (default: the length it was trained on)")
+    p.add_argument("--resolution", type=integer(1), help="frame size (default: the trained resolution)")
+    p.add_argument("--pixel-format", choices=("yuv420p", "yuv444p"), default="yuv420p",
+                   help="H.264 chroma of the output: yuv420p plays everywhere, yuv444p keeps full colour")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from magvit.workflows.reconstruct import reconstruct
 
-    result = reconstruct(args.source, args.target, args.checkpoint,
-                         frames=args.frames, resolution=args.resolution)
+    refuse_overwriting([args.target], [args.source])
+    result = reconstruct(args.source, args.target, args.checkpoint, frames=args.frames,
+                         resolution=args.resolution, pixel_format=args.pixel_format)
     clips, t, h, w = result.tokens.shape
     print(f"{args.source} -> {args.target}: {clips} clip(s) of {t}x{h}x{w} tokens")
     print(f"PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 import torch
 
+from magvit.cli.arguments import integer
 from magvit.errors import MagvitError
 from magvit.registry import registries
 
@@ -23,7 +25,7 @@ def _factors(text: str) -> tuple[int, int, int]:
     except ValueError:
         factors = ()
     if len(factors) != 3 or min(factors) < 1:
-        raise MagvitError(f"--factors must be three positive integers like 4,8,8, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be three positive integers like 4,8,8, got {text!r}")
     return factors
 
 
@@ -44,8 +46,8 @@ def register(sub) -> None:
     p = sub.add_parser("tasks", help="inspect the conditional generation tasks")
     tsub = p.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
     lst = tsub.add_parser("list", help="masked pixel and token shares of every task (Table 12)")
-    lst.add_argument("--frames", type=int, default=16)
-    lst.add_argument("--resolution", type=int, default=128)
+    lst.add_argument("--frames", type=integer(1), default=16)
+    lst.add_argument("--resolution", type=integer(1), default=128)
     lst.add_argument("--factors", type=_factors, default=(4, 8, 8), help="tokenizer factors t,h,w")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=run_list)
@@ -54,8 +56,8 @@ def register(sub) -> None:
     pre.add_argument("--task", required=True, help="a task name (magvit registry list tasks)")
     pre.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
                      help="task config, e.g. --set width=0.25 --set 'padding=\"edge\"'")
-    pre.add_argument("--frames", type=int, default=16)
-    pre.add_argument("--resolution", type=int, default=128)
+    pre.add_argument("--frames", type=integer(1), default=16)
+    pre.add_argument("--resolution", type=integer(1), default=128)
     pre.add_argument("--synthetic", action="store_true", help="draw on a generated clip, no INPUT")
     pre.add_argument("paths", nargs="+", metavar="[INPUT] OUT.png")
     pre.set_defaults(func=run_preview)
@@ -69,6 +71,13 @@ def masked_shares(task, clip, factors) -> tuple[float, float]:
 
 def run_list(args) -> int:
     clip = (args.frames, args.resolution, args.resolution)
+    if any(c % f for c, f in zip(clip, args.factors)):
+        raise MagvitError(
+            f"a clip of {'x'.join(map(str, clip))} is not divisible by the tokenizer factors "
+            f"{','.join(map(str, args.factors))}; use --frames and --resolution that are multiples of them"
+        )
+    if not registries().tasks.names():
+        raise MagvitError(f"no task is registered{_blocked_note()}; `magvit plugins` shows what loaded")
     rows = {}
     for name in registries().tasks.names():
         task = registries().tasks.create(name)
@@ -91,6 +100,11 @@ def run_list(args) -> int:
         print(f"{name:<8}{row['masked_pixels']:>14.2f}%{row['masked_tokens']:>14.2f}%  "
               f"{'yes' if row['needs_class'] else 'no':<5}  {row['padding']}")
     return 0
+
+
+def _blocked_note() -> str:
+    blocked = registries().blocked
+    return f" (blocked plugins: {', '.join(blocked)})" if blocked else ""
 
 
 def _padding_name(task) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from magvit.cli.arguments import output_folder
 from magvit.cli.commands.config import add_set_option
+from magvit.errors import MagvitError
 from magvit.registry.experiment import load_experiment
 from magvit.workflows.preflight import check_experiment
 
@@ -26,7 +28,7 @@ def register(sub) -> None:
         s = tsub.add_parser(stage, help=help_text)
         s.add_argument("experiment", help="a .toml path or a shipped experiment name")
         add_set_option(s)
-        s.add_argument("--output-dir", type=Path, help="run directory (default: run.output_dir/run.name)")
+        s.add_argument("--output-dir", type=output_folder, help="run directory (default: run.output_dir/run.name)")
         s.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
         s.set_defaults(func=run)
 
@@ -35,6 +37,8 @@ def run(args) -> int:
     exp = load_experiment(args.experiment, args.overrides)
     check_experiment(exp, args.stage)  # everything training would reject, before it starts
     run_dir = args.output_dir or Path(exp.run.output_dir) / exp.run.name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MagvitError(f"run directory {run_dir} is a file; give a folder (--output-dir)")
     module = importlib.import_module(STAGES[args.stage][0])
     module.train(exp, run_dir=Path(run_dir), resume=args.resume)
     return 0

@@ -330,7 +330,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle raises many types on a damaged file
-        raise MagvitError(f"checkpoint state {path / STATE_FILE} cannot be read: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MagvitError(f"checkpoint state {path / STATE_FILE} is damaged ({first})") from None
     files = {}
     for name in manifest.get("files", []):
         try:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +29,13 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from magvit.core.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from magvit.core.training.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from magvit.core.training.distributed import (
     DistContext,
     all_gather_objects,
@@ -115,6 +123,7 @@ class TrainLoop:
         files: dict[str, str] | None = None,
         keep: int | None = 3,
         eval_every: int = 0,
+        check_resume: Callable[[Checkpoint], None] | None = None,
     ):
         for name, value in (("total_steps", total_steps), ("checkpoint_every", checkpoint_every),
                             ("log_every", log_every)):
@@ -125,17 +134,23 @@ class TrainLoop:
         self.ctx = ctx or DistContext()
         self.desc, self.files, self.keep, self.eval_every = desc, dict(files or {}), keep, eval_every
         self.metrics_path = self.run_dir / METRICS_FILE
+        self.check_resume = check_resume  # raises when a checkpoint cannot continue this run
+        self.window = _MetricWindow()
 
     # ------------------------------------------------------------------------------ the loop
 
     def run(self, stage: Stage, resume: bool = False) -> Path:
         """Train from step 0 (or the last checkpoint when `resume`); return the last checkpoint."""
         start = self._resume(stage) if resume else self._refuse_overwrite()
+        if start >= self.total_steps:
+            self._say(f"{self.run_dir} is already at step {start} = train.steps: nothing left to do; "
+                      "raise train.steps (--set train.steps=N) to train on")
+            return latest_checkpoint(self.run_dir)
         if hasattr(stage, "begin"):
             stage.begin(start)
         saved_at = None
         started = time.monotonic()
-        window = _MetricWindow()
+        window = self.window
         bar = tqdm(total=self.total_steps, initial=start, desc=self.desc, unit="step",
                    disable=not self.ctx.is_main, dynamic_ncols=True)
         with bar, _InterruptFlag() as interrupt:
@@ -175,32 +190,78 @@ class TrainLoop:
         return 0
 
     def _resume(self, stage: Stage) -> int:
-        path = latest_checkpoint(self.run_dir)
-        if path is None:
+        ckpt = self._newest_readable_checkpoint()
+        if ckpt is None:
+            self._say(f"nothing to resume in {self.run_dir}: starting at step 0")
             return 0
-        ckpt = load_checkpoint(path)
         if not {"stage", "rng"} <= set(ckpt.state):
             raise MagvitError(
-                f"checkpoint {path} was not written by a training loop (no stage/RNG state), so "
+                f"checkpoint {ckpt.path} was not written by a training loop (no stage/RNG state), so "
                 "it cannot be resumed; start a new run that initialises from its weights instead"
             )
-        stage.load_payload(ckpt.weights, ckpt.state["stage"])
+        if self.check_resume is not None:
+            self.check_resume(ckpt)
+        if ckpt.step > self.total_steps:
+            raise MagvitError(
+                f"{ckpt.path} is at step {ckpt.step}, past train.steps = {self.total_steps}: nothing "
+                f"to do. Raise train.steps (--set train.steps=N with N > {ckpt.step}) to train on"
+            )
+        try:
+            stage.load_payload(ckpt.weights, ckpt.state["stage"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise MagvitError(
+                f"the weights in {ckpt.path} do not fit this run's model ({str(exc).splitlines()[0]}); "
+                "the experiment changed since the checkpoint: restore it, or start a new run"
+            ) from None
         rng = ckpt.state["rng"]
         # Each rank continues its own streams; a different world size reuses them round-robin.
         restore_rng_state(rng[self.ctx.rank % len(rng)])
+        windows = ckpt.state.get("window")
+        if windows and len(windows) == self.ctx.world_size:  # the log line in progress goes on
+            self.window.sums, self.window.counts = (dict(d) for d in windows[self.ctx.rank])
         if self.ctx.is_main:
             self._truncate_metrics(ckpt.step)
+        self._say(f"resuming {self.run_dir} from {ckpt.path.name} (step {ckpt.step} of {self.total_steps})")
         return ckpt.step
+
+    def _newest_readable_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint that loads; a damaged newer one is reported and skipped."""
+        candidates = list_checkpoints(self.run_dir)[::-1]
+        pointed = latest_checkpoint(self.run_dir)
+        if pointed is not None and pointed in candidates:  # `last` first, then by step
+            candidates.remove(pointed)
+            candidates.insert(0, pointed)
+        damaged = []
+        for path in candidates:
+            try:
+                ckpt = load_checkpoint(path)
+            except MagvitError as exc:
+                damaged.append(path)
+                self._say(f"warning: {exc}; trying the previous checkpoint")
+                continue
+            if damaged:
+                self._say(f"warning: skipped damaged checkpoint(s) {', '.join(p.name for p in damaged)}; "
+                          f"resuming from {path.name}")
+            return ckpt
+        if damaged:
+            raise MagvitError(f"no checkpoint in {self.run_dir} can be read ({len(damaged)} damaged); "
+                              "start a new run (another --output-dir / run.name)")
+        return None
+
+    def _say(self, message: str) -> None:
+        if self.ctx.is_main:
+            print(message, file=sys.stderr)
 
     def _save(self, stage: Stage, step: int) -> Path | None:
         weights, stage_state = stage.checkpoint_payload()
         rng = all_gather_objects(capture_rng_state(), self.ctx)
+        windows = all_gather_objects([dict(self.window.sums), dict(self.window.counts)], self.ctx)
         path = None
         if self.ctx.is_main:
             path = save_checkpoint(
                 self.run_dir, step,
                 weights=weights,
-                state={"stage": stage_state, "rng": rng},
+                state={"stage": stage_state, "rng": rng, "window": windows},
                 files=self.files,
                 meta={"total_steps": self.total_steps, "world_size": self.ctx.world_size,
                       "desc": self.desc},

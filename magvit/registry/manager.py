@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata as md
 import os
 import pkgutil
+import sys
 import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -61,6 +62,7 @@ class Registries:
         self.plugins: list[LoadedPlugin] = []
         self.failures: list[PluginFailure] = []
         self.blocked: list[str] = []
+        self.warnings: list[str] = []  # environment switches that matched nothing
 
     def __getattr__(self, kind: str) -> Registry:
         try:
@@ -138,6 +140,15 @@ def load_registries(
         module = getattr(obj, "__name__", name)
         candidates.append((PluginInfo(name, module, ""), False, lambda o=obj: o))
 
+    known = {n for info, _, _ in candidates for n in (info.name, info.distribution)}
+    for variable, names in (("MAGVIT_LOAD_PLUGINS", allowed), ("MAGVIT_BLOCK_PLUGINS", blocked)):
+        unknown = sorted((names or set()) - known - ({"magvit"} if variable == "MAGVIT_BLOCK_PLUGINS" else set()))
+        if unknown:
+            third_party = sorted(info.name for info, builtin, _ in candidates if not builtin)
+            regs.warnings.append(
+                f"{variable} names {', '.join(map(repr, unknown))}, which no plugin has "
+                f"(third-party plugins installed: {', '.join(third_party) or 'none'}; built-ins are "
+                "named like magvit.plugins.tasks)")
     for info, builtin, loader in candidates:
         names = {info.name, info.distribution}
         if names & blocked or (not builtin and allowed is not None and not names & allowed):
@@ -253,4 +264,6 @@ def registries(reload: bool = False) -> Registries:
     global _CACHE
     if _CACHE is None or reload:
         _CACHE = load_registries()
+        for warning in _CACHE.warnings:
+            print(f"magvit: warning: {warning}", file=sys.stderr)
     return _CACHE

@@ -14,6 +14,8 @@ from magvit.registry.experiment import Experiment, experiment_dict
 # Sections that define the model a stage trains, and keys in them a resumed run may change.
 MODEL_SECTIONS = {"tokenizer": ("tokenizer",), "transformer": ("tokenizer", "transformer", "tasks")}
 MAY_CHANGE = {"checkpoint", "init", "dropout", "attention_dropout", "weight"}
+# The transformer's sizes follow from the sections compared (and older runs recorded defaults).
+DERIVED = {"transformer.vocab_size", "transformer.num_positions", "transformer.codebook_size"}
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, Any]:
@@ -31,7 +33,7 @@ def model_changes(saved: dict[str, Any], current: dict[str, Any], stage: str) ->
     changes = []
     for section in MODEL_SECTIONS[stage]:
         before, after = _flatten(saved.get(section, {}), section), _flatten(current.get(section, {}), section)
-        for key in sorted(set(before) | set(after)):
+        for key in sorted((set(before) | set(after)) - DERIVED):
             if before.get(key) != after.get(key):
                 changes.append(f"{key}: {before.get(key, '(default)')!r} in the checkpoint, "
                                f"{after.get(key, '(default)')!r} now")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import attrs
+import torch
 
 from magvit.core.tokens import Vocabulary
 from magvit.errors import MagvitError
@@ -75,3 +76,25 @@ def stage2_layout(exp: Experiment, tokenizer, data_config, tasks: dict) -> Stage
         )
     sized = type(exp.transformer)(exp.transformer.kind, attrs.evolve(config, **sizes))
     return Stage2Layout(vocab, names, clip, latent, sized)
+
+
+def layout_without_weights(exp: Experiment) -> Stage2Layout:
+    """The layout training will build, from the config alone: the tokenizer is made on the
+    meta device without its checkpoint (its codebook and factors are all the layout needs)."""
+    with torch.device("meta"):
+        config = exp.tokenizer.config
+        tokenizer = exp.tokenizer.build(checkpoint="") if hasattr(config, "checkpoint") else exp.tokenizer.build()
+        tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
+        return stage2_layout(exp, tokenizer, exp.data.config, tasks)
+
+
+def sized_experiment(exp: Experiment) -> Experiment:
+    """`exp` with the transformer's vocab_size, num_positions and codebook_size set to the
+    values training gives the model (what `config show` and `config.resolved.toml` report)."""
+    if exp.transformer is None or not exp.tasks or exp.data is None or exp.tokenizer is None:
+        return exp
+    try:
+        layout = layout_without_weights(exp)
+    except (MagvitError, OSError):  # e.g. a folder dataset not on disk: training reports it
+        return exp
+    return attrs.evolve(exp, transformer=layout.transformer)

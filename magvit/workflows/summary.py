@@ -37,13 +37,10 @@ def tokenizer_counts(exp: Experiment) -> dict[str, int]:
 
 def transformer_count(exp: Experiment) -> int:
     """The stage-2 transformer at the sizes its vocabulary and sequence give it (SPEC §4)."""
-    from magvit.workflows.stage2_layout import stage2_layout
+    from magvit.workflows.stage2_layout import layout_without_weights
 
+    layout = layout_without_weights(exp)
     with torch.device("meta"):
-        tokenizer = exp.tokenizer.build(checkpoint="") if hasattr(exp.tokenizer.config, "checkpoint") \
-            else exp.tokenizer.build()
-        tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
-        layout = stage2_layout(exp, tokenizer, exp.data.config, tasks)
         return _count(layout.transformer.build())
 
 

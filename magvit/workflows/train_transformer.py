@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
+
 from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
 from magvit.registry.experiment import Experiment, write_resolved_config
 from magvit.workflows.bundle import bundle_files
@@ -25,6 +27,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     try:
         seed_everything(exp.run.seed, ctx.rank)
         stage = TransformerStage(exp, run_dir, ctx)
+        exp = attrs.evolve(exp, transformer=stage.layout.transformer)  # record the sizes it built
         loop = TrainLoop(
             run_dir,
             total_steps=exp.train.steps,

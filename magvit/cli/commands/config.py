@@ -7,6 +7,7 @@ import sys
 from magvit.errors import ConfigError, MagvitError
 from magvit.registry.experiment import experiment_toml, load_experiment
 from magvit.workflows.preflight import check_experiment
+from magvit.workflows.stage2_layout import sized_experiment
 
 
 def add_set_option(parser) -> None:
@@ -35,7 +36,7 @@ def register(sub) -> None:
 
 def run_show(args) -> int:
     exp = load_experiment(args.experiment, args.overrides)
-    sys.stdout.write(experiment_toml(exp))
+    sys.stdout.write(experiment_toml(sized_experiment(exp)))  # the sizes of the model training builds
     return 0
 
 

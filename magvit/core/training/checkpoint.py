@@ -289,6 +289,15 @@ def resolve_checkpoint(path: str | Path) -> Path:
         raise MagvitError(f"checkpoint {path} is incomplete (no {MANIFEST}); use an earlier step")
     run_dir = path.parent if path.name == CHECKPOINTS_DIR else path
     found = latest_checkpoint(run_dir)
+    partial = sorted(p.name for p in (run_dir / CHECKPOINTS_DIR).glob("step-*") if p.is_dir()) \
+        if (run_dir / CHECKPOINTS_DIR).is_dir() else []
+    if found is None and partial:
+        raise MagvitError(
+            f"the checkpoints in {run_dir / CHECKPOINTS_DIR} are incomplete (no {MANIFEST} in "
+            f"{', '.join(partial)}): they were not finished writing or were damaged"
+        )
+    if found is None and path.is_file():
+        raise MagvitError(f"checkpoint {path} is a file; give a run directory or a step directory")
     if found is None:
         raise MagvitError(
             f"no checkpoint found at {path}: expected a run directory with {CHECKPOINTS_DIR}/, "

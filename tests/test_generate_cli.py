@@ -79,3 +79,28 @@ def test_bad_input_exits_2_with_the_fix(checkpoint, tmp_path, capsys, args, mess
 def test_a_missing_checkpoint_exits_2(tmp_path, capsys):
     assert generate(tmp_path / "nope", "--task", "fp", "--output", str(tmp_path / "o.mp4")) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_output_plays_everywhere_and_keeps_the_users_umask(checkpoint, clip_file, tmp_path):
+    import av
+
+    from magvit.core.files import current_umask
+
+    out = tmp_path / "new" / "fp.mp4"
+    assert generate(checkpoint, "--task", "fp", "--input", str(clip_file), "--output", str(out)) == 0
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"  # not 4:4:4
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
+    assert [p.name for p in out.parent.iterdir()] == ["fp.mp4"]  # no temporary file left
+    wide = tmp_path / "full.mp4"
+    assert generate(checkpoint, "--task", "fp", "--input", str(clip_file), "--output", str(wide),
+                    "--pixel-format", "yuv444p") == 0
+    with av.open(str(wide)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"
+
+
+def test_a_failed_command_leaves_no_output_and_no_folder(checkpoint, tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "cg.mp4"
+    assert generate(checkpoint, "--task", "cg", "--class", "99", "--output", str(out)) == 2
+    assert "class labels [99] are outside" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

@@ -75,4 +75,8 @@ def test_reconstruct_round_trips_a_video_file(tmp_path, capsys):
 
 def test_reconstruct_errors_name_the_problem(tmp_path, capsys):
     assert main(["reconstruct", "missing.mp4", "out.mp4", "--checkpoint", str(tmp_path / "none")]) == 2
+    assert "argument source: video missing.mp4 does not exist" in capsys.readouterr().err
+    write_video(tmp_path / "in.mp4", torch.rand(3, 4, 16, 16))
+    assert main(["reconstruct", str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"),
+                 "--checkpoint", str(tmp_path / "none")]) == 2
     assert f"checkpoint {tmp_path / 'none'} does not exist" in capsys.readouterr().err

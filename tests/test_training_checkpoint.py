@@ -164,3 +164,13 @@ def test_unsafe_state_and_names_are_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="keep must be at least 1"):
         save_checkpoint(tmp_path, 1, weights={}, state={}, keep=0)
     assert list_checkpoints(tmp_path) == []
+
+
+def test_checkpoint_files_get_the_users_umask_not_private_modes(tmp_path):
+    from magvit.core.files import current_umask
+
+    step_dir = save_checkpoint(tmp_path, 3, weights={"model": {"w": torch.ones(2)}}, state={"n": 1})
+    mask = current_umask()
+    assert step_dir.stat().st_mode & 0o777 == 0o777 & ~mask  # mkdtemp made it 0700
+    for item in step_dir.iterdir():
+        assert item.stat().st_mode & 0o777 == 0o666 & ~mask, item.name  # safetensors wrote 0600

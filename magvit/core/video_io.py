@@ -262,8 +262,8 @@ def write_image(path: str | Path, image: torch.Tensor) -> Path:
     encoder = av.CodecContext.create("png", "w")
     encoder.width, encoder.height, encoder.pix_fmt = array.shape[1], array.shape[0], "rgb24"
     packets = encoder.encode(av.VideoFrame.from_ndarray(array, format="rgb24")) + encoder.encode(None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(bytes(p) for p in packets))
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(b"".join(bytes(p) for p in packets))
     return path
 
 

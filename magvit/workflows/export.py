@@ -18,9 +18,15 @@ from magvit.workflows.bundle import load_bundle, save_bundle
 def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
     """Write the slim bundle of `source` (a run dir or checkpoint) as the directory `target`."""
     target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise MagvitError(f"{target} is a file; give the folder to write")
     if target.exists() and not overwrite:
         raise MagvitError(f"{target} exists; choose another folder or pass --overwrite")
     bundle = load_bundle(source)
+    read_from = Path(bundle.meta["path"]).resolve()
+    if target.resolve() in (read_from, *read_from.parents):
+        raise MagvitError(f"{target} holds the checkpoint being exported ({read_from}); writing "
+                          "there would destroy it. Choose another folder")
     record = {k: v for k, v in bundle.meta.items() if k not in ("step", "path")}
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         written = save_bundle(tmp, bundle.meta["step"], transformer=bundle.transformer,

@@ -96,6 +96,11 @@ def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
         hint = (f"; train it first (`magvit train tokenizer {Path(checkpoint).name}`)"
                 if checkpoint.startswith("runs/") else "")
         problems.append(f"tokenizer.checkpoint: {checkpoint!r} does not exist{hint}")
+    perceptual = exp.losses.get("perceptual_model") if stage == "tokenizer" else None
+    weights = perceptual.get("weights") if isinstance(perceptual, dict) else None
+    if isinstance(weights, str) and not Path(weights).is_file():
+        problems.append(f"losses.perceptual_model.weights: {weights!r} does not exist; give the "
+                        "path of the network's weights file, or remove [losses.perceptual_model]")
     init = getattr(exp.tokenizer.config, "init", None)
     if stage == "tokenizer" and init is not None:
         if init.kind not in registries().inflations:

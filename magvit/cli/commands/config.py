@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from magvit.errors import ConfigError, MagvitError
+from magvit.errors import MagvitError
 from magvit.registry.experiment import experiment_toml, load_experiment
 from magvit.workflows.preflight import check_experiment
 from magvit.workflows.stage2_layout import sized_experiment
@@ -47,8 +47,7 @@ def run_validate(args) -> int:
             check_experiment(load_experiment(name, args.overrides), args.stage, files=args.files)
         except MagvitError as exc:
             failed += 1
-            print(f"{name}: INVALID\n{exc}" if isinstance(exc, ConfigError) else f"{name}: {exc}",
-                  file=sys.stderr)
+            print(f"magvit: error: {name}: {exc}", file=sys.stderr)
         else:
             print(f"{name}: ok")
     return 2 if failed else 0

@@ -13,8 +13,9 @@ def register(sub) -> None:
                    help="a tokenizer run or step directory, or a stage-2 model (its tokenizer; `default`)")
     p.add_argument("--frames", type=integer(1), help="clip length (default: the length it was trained on)")
     p.add_argument("--resolution", type=integer(1), help="frame size (default: the trained resolution)")
-    p.add_argument("--pixel-format", choices=("yuv420p", "yuv444p"), default="yuv420p",
-                   help="H.264 chroma of the output: yuv420p plays everywhere, yuv444p keeps full colour")
+    p.add_argument("--pixel-format", choices=("yuv420p", "yuv444p"), default="yuv444p",
+                   help="H.264 chroma of the output: yuv444p (default) keeps the colour the tokenizer "
+                        "made, to judge it; yuv420p plays everywhere")
     p.set_defaults(func=run)
 
 

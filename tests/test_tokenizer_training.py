@@ -193,3 +193,23 @@ def test_init_from_a_mismatched_checkpoint_is_refused(tmp_path):
     with pytest.raises(MagvitError, match=r"cannot inflate \S+ from .*: its kernel \(16, 16, 3, 3, 3\) is not the 2D "
                        r"form \(O, I, 1, k, k\) of \(32, 32, 3, 3, 3\)"):
         build_tokenizer(wider.tokenizer)
+
+
+def _linear_in_the_batch(batch_size, accumulate=1):
+    """Every loss a mean over the batch: no GAN, no batch-entropy term, no dead-code restarts
+    (those see each micro-batch on its own, by design)."""
+    return experiment(
+        tokenizer={"entropy_weight": 0.0},
+        train={"steps": 3, "batch_size": batch_size, "accumulate": accumulate, "checkpoint_every": 3},
+        losses={"gan": 0.0, "lecam": 0.0, "restart_dead_codes": False},
+    )
+
+
+def test_four_accumulated_batches_of_two_give_the_update_of_one_batch_of_eight(tmp_path):
+    runs = {}
+    for name, (batch, parts) in {"b8": (8, 1), "b2x4": (2, 4), "b2": (2, 1)}.items():
+        train(_linear_in_the_batch(batch, parts), tmp_path / name)
+        runs[name] = load_checkpoint(tmp_path / name).weights["model"]
+    worst = max((runs["b8"][n] - runs["b2x4"][n]).abs().max().item() for n in runs["b8"])
+    assert worst < 1e-6, f"weights differ by {worst:.2e} after 3 steps"
+    assert max((runs["b8"][n] - runs["b2"][n]).abs().max().item() for n in runs["b8"]) > 1e-4

@@ -58,7 +58,10 @@ class TrainSection:
     """Optimisation settings shared by both stages (each stage reads what applies to it)."""
 
     steps: int = attrs.field(default=1000, validator=at_least(1))
-    batch_size: int = attrs.field(default=8, validator=at_least(1))
+    batch_size: int = attrs.field(default=8, validator=at_least(1))  # per optimiser step, all ranks
+    # Gradient accumulation: each step sums the gradients of `accumulate` batches of
+    # `batch_size`, so the effective batch is batch_size x accumulate (DDP syncs only the last).
+    accumulate: int = attrs.field(default=1, validator=at_least(1))
     lr: float = attrs.field(default=1e-4, validator=[finite, positive])
     min_lr_ratio: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
     warmup_steps: int = attrs.field(default=0, validator=_warmup_within_steps)
@@ -176,6 +179,7 @@ def experiment_toml(exp: Experiment, with_plugins: bool = False) -> str:
     if with_plugins:
         data["plugins"] = current_registries().versions()
         data["resolved"] = {
+            "effective_batch": exp.train.batch_size * exp.train.accumulate,  # clips per optimiser step
             "source": exp.source,
             "at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }

@@ -28,7 +28,9 @@ from magvit.core.training import (
     DistContext,
     all_reduce_mean,
     autocast,
+    grad_norm_of,
     make_lr_scheduler,
+    sync_gradients,
     unwrap,
     wrap_ddp,
 )
@@ -66,14 +68,39 @@ class TokenizerStage:
                                  total_steps=self.train.steps, min_ratio=self.train.min_lr_ratio)
 
     def begin(self, start_step: int) -> None:
-        self.batches = iter(BatchStream(
-            self.data, self.train.batch_size, seed=self.seed, start_step=start_step,
+        self.batches = iter(BatchStream(  # one step's batch: all its accumulated micro-batches
+            self.data, self.train.batch_size * self.train.accumulate, seed=self.seed, start_step=start_step,
             rank=self.ctx.rank, world_size=self.ctx.world_size, num_workers=self.train.num_workers,
         ))
 
     # -- one step -----------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
-        video = next(self.batches)["video"].to(self.ctx.device)
+        videos = next(self.batches)["video"].to(self.ctx.device).chunk(self.train.accumulate)
+        gan_on = self.disc is not None and step >= self.losses.gan_start_step
+        self.opt.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        recons, auxes = [], []
+        for i, video in enumerate(videos):  # each micro-batch adds (its mean loss) / parts
+            with sync_gradients(self.ddp, i == len(videos) - 1):
+                loss, recon, aux, metrics = self._generator_loss(video, gan_on)
+                (loss / len(videos)).backward()
+            recons.append(recon.detach())
+            auxes.append(aux)
+            _add(sums, metrics, len(videos))
+        sums["grad_norm"] = grad_norm_of(self.model.parameters(), self.train.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        if gan_on:
+            _add(sums, self._discriminator_step(videos, recons), 1)
+        codes = torch.cat([aux["codes"].flatten() for aux in auxes])
+        sums.update(self._codebook_usage(step, codes, torch.cat([a["latent"] for a in auxes])))
+        sums["psnr"] = torch.cat([psnr(r, v) for r, v in zip(recons, videos)]).mean().item()
+        sums["lr"] = self.sched.get_last_lr()[0]
+        return sums
+
+    def _generator_loss(self, video, gan_on: bool):
         with autocast(self.ctx.device, self.precision):
             recon, aux = self.ddp(video)
         recon = recon.float()
@@ -84,7 +111,6 @@ class TokenizerStage:
             perceptual = self.perceptual(recon, video)
             loss = loss + self.losses.perceptual * perceptual
             metrics["perceptual"] = perceptual.item()
-        gan_on = self.disc is not None and step >= self.losses.gan_start_step
         if gan_on:
             self.disc.requires_grad_(False)
             with autocast(self.ctx.device, self.precision):
@@ -92,60 +118,52 @@ class TokenizerStage:
             g_loss = generator_loss(fake_logits)
             loss = loss + self.losses.gan * g_loss
             metrics["g_gan"] = g_loss.item()
-        self._optimise(self.opt, self.sched, loss, self.model.parameters())
-        if self.ema is not None:
-            self.ema.update(self.model)
-        if gan_on:
-            metrics.update(self._discriminator_step(video, recon.detach()))
-        metrics.update(self._codebook_usage(step, aux))
-        metrics["psnr"] = psnr(recon.detach(), video).mean().item()
-        metrics["lr"] = self.sched.get_last_lr()[0]
-        return metrics
+        return loss, recon, aux, metrics
 
-    def _optimise(self, opt, sched, loss, params, average_grads: bool = False) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for p in params if p.grad is not None]
-        if average_grads and self.ctx.distributed:
+    def _discriminator_step(self, reals, fakes) -> dict[str, float]:
+        self.disc.requires_grad_(True)
+        self.disc_opt.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        for real, fake in zip(reals, fakes):
+            with autocast(self.ctx.device, self.precision):
+                if self.losses.r1_cost:
+                    r1, real_logits = r1_penalty(self.disc, real, self.losses.r1_cost)
+                else:
+                    r1, real_logits = torch.zeros((), device=real.device), self.disc(real)
+                fake_logits = self.disc(fake)
+            loss = discriminator_loss(real_logits, fake_logits) + r1
+            metrics = {"d_loss": loss.item(), "r1": r1.item()}
+            if self.losses.lecam:  # its EMAs of the logits advance once per micro-batch
+                lecam = self.lecam(real_logits, fake_logits, lambda x: all_reduce_mean(x, self.ctx))
+                loss = loss + self.losses.lecam * lecam
+                metrics["lecam"] = lecam.item()
+            (loss / len(reals)).backward()
+            _add(sums, metrics, len(reals))
+        params = [p for p in self.disc.parameters() if p.grad is not None]
+        if self.ctx.distributed:  # by hand: R1's double backward does not go through DDP
             for p in params:
                 dist.all_reduce(p.grad)
                 p.grad /= self.ctx.world_size
-        if self.train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, self.train.grad_clip)
-        opt.step()
-        sched.step()
-
-    def _discriminator_step(self, real, fake) -> dict[str, float]:
-        self.disc.requires_grad_(True)
-        with autocast(self.ctx.device, self.precision):
-            if self.losses.r1_cost:
-                r1, real_logits = r1_penalty(self.disc, real, self.losses.r1_cost)
-            else:
-                r1, real_logits = torch.zeros((), device=real.device), self.disc(real)
-            fake_logits = self.disc(fake)
-        loss = discriminator_loss(real_logits, fake_logits) + r1
-        metrics = {"d_loss": loss.item(), "r1": r1.item()}
-        if self.losses.lecam:
-            lecam = self.lecam(real_logits, fake_logits, lambda x: all_reduce_mean(x, self.ctx))
-            loss = loss + self.losses.lecam * lecam
-            metrics["lecam"] = lecam.item()
-        self._optimise(self.disc_opt, self.disc_sched, loss, self.disc.parameters(), average_grads=True)
-        return metrics
+        grad_norm_of(params, self.train.grad_clip)
+        self.disc_opt.step()
+        self.disc_sched.step()
+        return sums
 
     @torch.no_grad()
-    def _codebook_usage(self, step: int, aux: dict) -> dict[str, float]:
+    def _codebook_usage(self, step: int, codes: torch.Tensor, latent: torch.Tensor) -> dict[str, float]:
         quantizer = self.model.quantizer
-        quantizer.record_usage(aux["codes"])
+        quantizer.record_usage(codes)
         used = int((quantizer.hits > 0).sum())
         if (step + 1) % self.losses.usage_window == 0:
             self.dead = len(quantizer.dead_codes())
             if self.losses.restart_dead_codes:
-                restarted = quantizer.restart_dead_codes(aux["latent"])
+                restarted = quantizer.restart_dead_codes(latent)
                 if self.ema is not None:  # the EMA codebook jumps with the restarted codes
                     self.ema.shadow["quantizer.codebook"][restarted] = quantizer.codebook[restarted].float()
             else:
                 quantizer.hits.zero_()
-        return {"perplexity": aux["perplexity"].item(), "codes_used": used, "dead_codes": self.dead}
+        return {"perplexity": perplexity(codes, quantizer.codebook_size).item(), "codes_used": used,
+                "dead_codes": self.dead}
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -196,3 +214,9 @@ class TokenizerStage:
             self.lecam.load_state_dict({k[6:]: v for k, v in weights["disc"].items() if k.startswith("lecam.")})
             self.disc_opt.load_state_dict(state["disc_optimizer"])
             self.disc_sched.load_state_dict(state["disc_scheduler"])
+
+
+def _add(sums: dict[str, float], metrics: dict[str, float], parts: int) -> None:
+    """Accumulate each metric's mean over the micro-batches of a step."""
+    for name, value in metrics.items():
+        sums[name] = sums.get(name, 0.0) + value / parts

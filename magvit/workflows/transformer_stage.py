@@ -25,7 +25,9 @@ from magvit.core.training import (
     DistContext,
     autocast,
     check_finite,
+    grad_norm_of,
     make_lr_scheduler,
+    sync_gradients,
     unwrap,
     wrap_ddp,
 )
@@ -121,8 +123,8 @@ class TransformerStage:
             token_cache=self.exp.commit.token_cache, tokenizer=self.tokenizer,
             fingerprint=self.record["tokenizer_fingerprint"], ctx=self.ctx, batch_size=self.local_batch,
         )
-        stream = BatchStream(
-            clips, self.exp.train.batch_size, seed=self.exp.run.seed,
+        stream = BatchStream(  # one step's batch: all its accumulated micro-batches
+            clips, self.exp.train.batch_size * self.exp.train.accumulate, seed=self.exp.run.seed,
             start_step=start_step, rank=self.ctx.rank, world_size=self.ctx.world_size,
             num_workers=self.exp.train.num_workers,
         )
@@ -136,31 +138,37 @@ class TransformerStage:
 
     # -- the TrainLoop protocol -------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
-        batch = next(self.batches)
+        batch = next(self.batches)  # this rank's share of batch_size x accumulate clips
         task = self.cycle.task_at(step)
         generator = torch.Generator().manual_seed(mix_seed(self.exp.run.seed, step))
         local = len(batch["label"])
         draws = self.inputs.draws(local * self.ctx.world_size, generator)
         draws = draws.rows(self.ctx.rank * local, (self.ctx.rank + 1) * local)
-        targets = batch["tokens"].flatten(1).to(self.device) if "tokens" in batch else None
-        example = self.inputs(task, batch["video"].to(self.device), batch["label"], draws,
-                              targets=targets, indices=batch.get("index"))
         self.model.train()
-        with autocast(self.device, self.exp.run.precision):
-            logits = self.model(example.sequence)
-        loss = commit_loss(
-            logits[:, self.vocab.prefix_length:], example.batch.targets, example.batch.weights,
-            label_smoothing=self.exp.commit.label_smoothing,
-        )
-        check_finite(loss, step=step, name=f"loss ({task})")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.exp.train.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.exp.train.grad_clip)
+        micro, parts = local // self.exp.train.accumulate, self.exp.train.accumulate
+        total = 0.0
+        for i in range(parts):  # gradients of each micro-batch's mean loss / parts add up to the step's
+            rows = slice(i * micro, (i + 1) * micro)
+            targets = batch["tokens"][rows].flatten(1).to(self.device) if "tokens" in batch else None
+            index = batch["index"][rows] if "index" in batch else None
+            example = self.inputs(task, batch["video"][rows].to(self.device), batch["label"][rows],
+                                  draws.rows(rows.start, rows.stop), targets=targets, indices=index)
+            with sync_gradients(self.model, i == parts - 1):
+                with autocast(self.device, self.exp.run.precision):
+                    logits = self.model(example.sequence)
+                loss = commit_loss(
+                    logits[:, self.vocab.prefix_length:], example.batch.targets, example.batch.weights,
+                    label_smoothing=self.exp.commit.label_smoothing,
+                )
+                check_finite(loss, step=step, name=f"loss ({task})")
+                (loss / parts).backward()
+            total += loss.item() / parts
+        grad_norm = grad_norm_of(self.model.parameters(), self.exp.train.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
-        return {"loss": loss.item(), "lr": lr, **self._task_losses(task, loss.item())}
+        return {"loss": total, "lr": lr, "grad_norm": grad_norm, **self._task_losses(task, total)}
 
     def _task_losses(self, task: str, loss: float) -> dict[str, float]:
         if len(self.layout.task_names) == 1:

@@ -39,6 +39,9 @@ def run(args) -> int:
     run_dir = args.output_dir or Path(exp.run.output_dir) / exp.run.name
     if run_dir.exists() and not run_dir.is_dir():
         raise MagvitError(f"run directory {run_dir} is a file; give a folder (--output-dir)")
+    if exp.train.accumulate > 1:
+        print(f"effective batch: {exp.train.batch_size} x {exp.train.accumulate} accumulated = "
+              f"{exp.train.batch_size * exp.train.accumulate} clips per step (over all processes)")
     module = importlib.import_module(STAGES[args.stage][0])
     module.train(exp, run_dir=Path(run_dir), resume=args.resume)
     return 0

@@ -15,10 +15,12 @@ from magvit.core.training.distributed import (
     barrier,
     cleanup,
     setup_distributed,
+    sync_gradients,
     unwrap,
     wrap_ddp,
 )
 from magvit.core.training.ema import EMA
+from magvit.core.training.gradients import grad_norm_of
 from magvit.core.training.loop import TrainLoop
 from magvit.core.training.lr import make_lr_scheduler, warmup_cosine
 from magvit.core.training.precision import (
@@ -32,7 +34,7 @@ from magvit.core.training.rng import capture_rng_state, restore_rng_state, seed_
 __all__ = [
     "EMA", "BatchStream", "Checkpoint", "DistContext", "NonFiniteLossError", "TrainLoop",
     "all_reduce_mean", "autocast", "barrier", "batch_indices", "capture_rng_state",
-    "check_finite", "cleanup", "full_precision", "latest_checkpoint", "load_checkpoint",
+    "check_finite", "cleanup", "full_precision", "grad_norm_of", "latest_checkpoint", "load_checkpoint",
     "load_weights", "make_lr_scheduler", "resolve_checkpoint", "restore_rng_state",
-    "save_checkpoint", "seed_everything", "setup_distributed", "unwrap", "wrap_ddp", "warmup_cosine",
+    "save_checkpoint", "seed_everything", "setup_distributed", "sync_gradients", "unwrap", "wrap_ddp", "warmup_cosine",
 ]

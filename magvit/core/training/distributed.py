@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 
@@ -79,6 +80,14 @@ def wrap_ddp(model: nn.Module, ctx: DistContext, **ddp_kwargs) -> nn.Module:
         return model
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, **ddp_kwargs)
+
+
+def sync_gradients(model: nn.Module, sync: bool):
+    """A context in which DDP all-reduces gradients on backward only when `sync` (the last
+    micro-batch of an accumulated step); a no-op for a plain module."""
+    if sync or not isinstance(model, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return model.no_sync()
 
 
 def unwrap(model: nn.Module) -> nn.Module:

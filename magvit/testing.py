@@ -293,6 +293,30 @@ def check_perceptual_loss(loss, *, who: str = "perceptual loss") -> None:
              "must pass finite, non-zero gradients to the video")
 
 
+def check_logger(logger, *, who: str = "logger") -> None:
+    """`start(run_dir, start_step, config)`, `log(step, split, metrics)`, `log_images(step,
+    {name: (3, H, W)})` and `close()` run without error, write only inside the run folder, and
+    leave something there; a second `start` at a later step (a resume) works too."""
+    import tempfile
+    from pathlib import Path
+
+    for method in ("start", "log", "log_images", "close"):
+        _require(callable(getattr(logger, method, None)), who, f"needs a `{method}` method")
+    with tempfile.TemporaryDirectory() as tmp:
+        outside = set(Path(tmp).iterdir())
+        run_dir = Path(tmp) / "run"
+        image = torch.rand(3, 8, 12, generator=torch.Generator().manual_seed(0))
+        for start in (0, 2):
+            logger.start(run_dir, start, {"run": {"name": "check"}, "train": {"steps": 4}})
+            for step in range(start + 1, start + 3):
+                logger.log(step, "train", {"loss": 1.0 / step, "lr": 1e-4})
+            logger.log(start + 2, "eval", {"psnr": 20.0})
+            logger.log_images(start + 2, {"reconstruction": image})
+            logger.close()
+        _require(run_dir.is_dir() and any(run_dir.rglob("*")), who, "wrote nothing into the run folder")
+        _require(set(Path(tmp).iterdir()) - {run_dir} == outside, who, "wrote outside the run folder")
+
+
 def _raises(error: type[BaseException], call, who: str, rule: str) -> None:
     try:
         call()
@@ -312,6 +336,7 @@ CHECKS = {
     "attentions": check_attention,
     "datasets": check_dataset,
     "perceptual_losses": check_perceptual_loss,
+    "loggers": check_logger,
 }
 
 # What a check needs beyond the component, read from its validated config.

@@ -71,12 +71,16 @@ def test_every_kind_has_a_check_and_every_builtin_is_checked():
     assert names["decoders"] >= {"commit", "maskgit", "autoregressive"}
     assert names["attentions"] >= {"sdpa", "math", "xformers"}
     assert names["datasets"] >= {"synthetic", "video_folder"} and names["perceptual_losses"] >= {"vgg16"}
+    assert names["loggers"] >= {"jsonl", "tensorboard", "wandb"}
 
 
 @pytest.mark.parametrize("kind,name", REGISTERED, ids=[f"{k}.{n}" for k, n in REGISTERED])
 def test_registered_plugin_conforms(kind, name, files):
     if (kind, name) == ("attentions", "xformers") and importlib.util.find_spec("xformers") is None:
         pytest.skip("xformers is not installed (CUDA only)")
+    package = {("loggers", "tensorboard"): "tensorboard", ("loggers", "wandb"): "wandb"}.get((kind, name))
+    if package and importlib.util.find_spec(package) is None:
+        pytest.skip(f"{package} is not installed (extra magvit[{package}])")
     config = {**SMALL.get(kind, {}), **SMALL.get((kind, name), {}), **files.get((kind, name), {})}
     check_registered(kind, name, **config)
 

@@ -47,3 +47,12 @@ def even_size(video: torch.Tensor) -> torch.Tensor:
     if video.shape[-1] % 2:
         video = torch.cat([video, video[..., -1:]], dim=-1)
     return video
+
+
+def reconstruction_grid(videos: torch.Tensor, recons: torch.Tensor, gap: int = 2) -> torch.Tensor:
+    """`(3, H', W')` image: per clip, its frames in a row with the reconstruction's row under it
+    (both `(B, 3, T, H, W)` in [0, 1]), for loggers that show images."""
+    rows = []
+    for video, recon in zip(videos, recons):
+        rows += [frame_strip(video), frame_strip(recon)]
+    return vstack(rows, gap=gap)

@@ -33,6 +33,9 @@ AttentionComponent = Component.of("attentions")
 ScheduleComponent = Component.of("schedules")
 
 
+LoggerComponent = Component.of("loggers")
+
+
 @attrs.define(kw_only=True)
 class RunSection:
     name: str = "experiment"
@@ -40,6 +43,9 @@ class RunSection:
     output_dir: str = "runs"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
+    # Where metrics go (rank 0 only): `["jsonl", "tensorboard"]`, or tables with a logger's keys.
+    loggers: list[LoggerComponent] = attrs.Factory(lambda: [structure_component("jsonl", LoggerComponent)])
+    media_every: int = attrs.field(default=0, validator=at_least(0))  # sample/reconstruction images; 0 = off
 
 
 def _warmup_within_steps(instance, _attribute, value) -> None:

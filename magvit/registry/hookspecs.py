@@ -20,6 +20,7 @@ KINDS: dict[str, str] = {
     "attentions": "attention backend",
     "datasets": "dataset",
     "perceptual_losses": "perceptual loss",
+    "loggers": "logger",
 }
 
 
@@ -75,3 +76,8 @@ def magvit_register_perceptual_losses(registry):
 
 def hook_name(kind: str) -> str:
     return f"magvit_register_{kind}"
+
+
+@hookspec
+def magvit_register_loggers(registry):
+    """Add experiment trackers (`start`, `log`, `log_images`, `close`) to `registry`."""

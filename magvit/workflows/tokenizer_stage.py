@@ -20,6 +20,7 @@ from magvit.core.losses.gan import discriminator_loss, generator_loss
 from magvit.core.losses.lecam import LeCam
 from magvit.core.losses.r1 import r1_penalty
 from magvit.core.metrics import psnr
+from magvit.core.montage import reconstruction_grid
 from magvit.core.tokenizer.discriminator import Discriminator
 from magvit.core.tokenizer.quantizer import perplexity
 from magvit.core.training import (
@@ -97,7 +98,10 @@ class TokenizerStage:
         codes = torch.cat([aux["codes"].flatten() for aux in auxes])
         sums.update(self._codebook_usage(step, codes, torch.cat([a["latent"] for a in auxes])))
         sums["psnr"] = torch.cat([psnr(r, v) for r, v in zip(recons, videos)]).mean().item()
+        self._last = (videos[0][:4].detach(), recons[0][:4].detach())  # for `media`
         sums["lr"] = self.sched.get_last_lr()[0]
+        clips = sum(len(v) for v in videos) * self.ctx.world_size
+        sums["batch_clips"], sums["batch_tokens"] = clips, clips * auxes[0]["codes"][0].numel()
         return sums
 
     def _generator_loss(self, video, gan_on: bool):
@@ -164,6 +168,12 @@ class TokenizerStage:
                 quantizer.hits.zero_()
         return {"perplexity": perplexity(codes, quantizer.codebook_size).item(), "codes_used": used,
                 "dead_codes": self.dead}
+
+    @torch.no_grad()
+    def media(self, step: int) -> dict[str, torch.Tensor]:
+        """A reconstruction grid of the last batch: rows of clips, original above reconstruction."""
+        video, recon = self._last
+        return {"reconstruction": reconstruction_grid(video, recon.clamp(0, 1))}
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()

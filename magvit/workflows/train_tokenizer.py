@@ -27,7 +27,12 @@ from magvit.core.training import (
 )
 from magvit.errors import MagvitError
 from magvit.registry.components import Component
-from magvit.registry.experiment import Experiment, experiment_toml, write_resolved_config
+from magvit.registry.experiment import (
+    Experiment,
+    experiment_dict,
+    experiment_toml,
+    write_resolved_config,
+)
 from magvit.weights import resolve_model_path
 from magvit.workflows.preflight import check_experiment
 from magvit.workflows.resume_checks import resume_check
@@ -77,6 +82,9 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             files={"config.resolved.toml": experiment_toml(exp, with_plugins=True)},
             eval_every=exp.train.eval_every,
             check_resume=resume_check(exp, "tokenizer"),
+            loggers=[logger.build() for logger in exp.run.loggers],
+            run_config=experiment_dict(exp),
+            media_every=exp.run.media_every,
         )
         last = loop.run(stage, resume=resume)
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 
 from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
-from magvit.registry.experiment import Experiment, write_resolved_config
+from magvit.registry.experiment import Experiment, experiment_dict, write_resolved_config
 from magvit.workflows.bundle import bundle_files
 from magvit.workflows.preflight import check_experiment
 from magvit.workflows.resume_checks import resume_check
@@ -38,6 +38,9 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             files=bundle_files(stage.record, exp),
             eval_every=exp.train.eval_every,
             check_resume=resume_check(exp, "transformer"),
+            loggers=[logger.build() for logger in exp.run.loggers],
+            run_config=experiment_dict(exp),
+            media_every=exp.run.media_every,
         )
         if ctx.is_main:
             write_resolved_config(exp, run_dir)

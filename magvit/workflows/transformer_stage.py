@@ -19,6 +19,7 @@ from tqdm import tqdm
 import magvit
 from magvit.core.commit_loss import commit_loss
 from magvit.core.data.token_cache import tokenizer_fingerprint
+from magvit.core.montage import reconstruction_grid
 from magvit.core.task_mix import TaskCycle
 from magvit.core.training import (
     BatchStream,
@@ -163,12 +164,28 @@ class TransformerStage:
                 )
                 check_finite(loss, step=step, name=f"loss ({task})")
                 (loss / parts).backward()
+            self._last = (example.batch, logits.detach()[:4])  # for `media`
             total += loss.item() / parts
         grad_norm = grad_norm_of(self.model.parameters(), self.exp.train.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
-        return {"loss": total, "lr": lr, "grad_norm": grad_norm, **self._task_losses(task, total)}
+        clips = local * self.ctx.world_size
+        return {"loss": total, "lr": lr, "grad_norm": grad_norm, "batch_clips": clips,
+                "batch_tokens": clips * self.layout.num_latent, **self._task_losses(task, total)}
+
+    @torch.no_grad()
+    def media(self, step: int) -> dict[str, torch.Tensor]:
+        """The last batch's one-step prediction, decoded: per clip the true tokens' video above
+        the video of the argmax prediction at every masked position (the rest given)."""
+        batch, logits = self._last
+        count = logits.shape[0]
+        predicted = logits[:, self.vocab.prefix_length:].float().argmax(-1)
+        masked = batch.should_mask[:count]
+        tokens = torch.where(masked, predicted, batch.targets[:count])
+        grid = lambda t: t.reshape(count, *self.layout.latent_shape)  # noqa: E731
+        truth = self.tokenizer.decode(grid(batch.targets[:count]))
+        return {"prediction": reconstruction_grid(truth, self.tokenizer.decode(grid(tokens)))}
 
     def _task_losses(self, task: str, loss: float) -> dict[str, float]:
         if len(self.layout.task_names) == 1:

@@ -16,7 +16,6 @@ current step finish, saves, then raises `KeyboardInterrupt`; a second Ctrl-C sto
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -42,11 +41,10 @@ from magvit.core.training.distributed import (
     all_reduce_mean,
     barrier,
 )
+from magvit.core.training.loggers import METRICS_FILE, JsonlLogger, Logger
 from magvit.core.training.precision import check_finite
 from magvit.core.training.rng import capture_rng_state, restore_rng_state
 from magvit.errors import MagvitError
-
-METRICS_FILE = "metrics.jsonl"
 
 
 class Stage(Protocol):
@@ -124,6 +122,9 @@ class TrainLoop:
         keep: int | None = 3,
         eval_every: int = 0,
         check_resume: Callable[[Checkpoint], None] | None = None,
+        loggers: list[Logger] | None = None,
+        run_config: dict | None = None,
+        media_every: int = 0,
     ):
         for name, value in (("total_steps", total_steps), ("checkpoint_every", checkpoint_every),
                             ("log_every", log_every)):
@@ -134,6 +135,8 @@ class TrainLoop:
         self.ctx = ctx or DistContext()
         self.desc, self.files, self.keep, self.eval_every = desc, dict(files or {}), keep, eval_every
         self.metrics_path = self.run_dir / METRICS_FILE
+        self.loggers = [JsonlLogger()] if loggers is None else list(loggers)
+        self.run_config, self.media_every = dict(run_config or {}), media_every
         self.check_resume = check_resume  # raises when a checkpoint cannot continue this run
         self.window = _MetricWindow()
 
@@ -148,6 +151,17 @@ class TrainLoop:
             return latest_checkpoint(self.run_dir)
         if hasattr(stage, "begin"):
             stage.begin(start)
+        if self.ctx.is_main:
+            for logger in self.loggers:
+                logger.start(self.run_dir, start, self.run_config)
+        try:
+            return self._steps(stage, start)
+        finally:
+            if self.ctx.is_main:
+                for logger in self.loggers:
+                    logger.close()
+
+    def _steps(self, stage: Stage, start: int) -> Path:
         saved_at = None
         started = time.monotonic()
         window = self.window
@@ -155,7 +169,9 @@ class TrainLoop:
                    disable=not self.ctx.is_main, dynamic_ncols=True)
         with bar, _InterruptFlag() as interrupt:
             for step in range(start, self.total_steps):
+                tick = time.perf_counter()
                 metrics = {name: float(value) for name, value in stage.train_step(step).items()}
+                metrics.update(_throughput(metrics, time.perf_counter() - tick))
                 for name, value in metrics.items():
                     check_finite(value, step=step, name=name)
                 window.add(metrics)
@@ -168,6 +184,11 @@ class TrainLoop:
                                "elapsed_s": round(time.monotonic() - started, 3)})
                 if self.eval_every and done % self.eval_every == 0 and hasattr(stage, "evaluate"):
                     self._log({"step": done, "split": "eval", **stage.evaluate(done)})
+                if self.media_every and done % self.media_every == 0 and hasattr(stage, "media"):
+                    images = stage.media(done)
+                    if self.ctx.is_main:
+                        for logger in self.loggers:
+                            logger.log_images(done, images)
                 if done % self.checkpoint_every == 0 or done == self.total_steps:
                     self._save(stage, done)
                     saved_at = done
@@ -219,8 +240,6 @@ class TrainLoop:
         windows = ckpt.state.get("window")
         if windows and len(windows) == self.ctx.world_size:  # the log line in progress goes on
             self.window.sums, self.window.counts = (dict(d) for d in windows[self.ctx.rank])
-        if self.ctx.is_main:
-            self._truncate_metrics(ckpt.step)
         self._say(f"resuming {self.run_dir} from {ckpt.path.name} (step {ckpt.step} of {self.total_steps})")
         return ckpt.step
 
@@ -273,14 +292,18 @@ class TrainLoop:
     def _log(self, record: dict) -> None:
         if not self.ctx.is_main:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        record = dict(record)
+        step, split = record.pop("step"), record.pop("split")
+        for logger in self.loggers:
+            logger.log(step, split, record)
 
-    def _truncate_metrics(self, step: int) -> None:
-        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-        if not self.metrics_path.exists():
-            return
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+def _throughput(metrics: dict[str, float], seconds: float) -> dict[str, float]:
+    """A stage that reports `batch_clips` / `batch_tokens` (whole step, all ranks) gets them
+    turned into clips/s and tokens/s of this step."""
+    out = {}
+    for name in ("clips", "tokens"):
+        count = metrics.pop(f"batch_{name}", None)
+        if count is not None and seconds > 0:
+            out[f"{name}_per_s"] = count / seconds
+    return out

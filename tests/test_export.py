@@ -25,8 +25,8 @@ def test_export_keeps_weights_and_drops_training_state(tmp_path):
     assert main(["export", str(fat), str(tmp_path / "slim")]) == 0
     slim = tmp_path / "slim"
     assert sorted(f.name for f in slim.iterdir()) == [
-        "bundle.json", "checkpoint.json", "config.resolved.toml", "model.safetensors",
-        "state.pt", "tokenizer.safetensors"]
+        "README.md", "bundle.json", "checkpoint.json", "config.json", "config.resolved.toml",
+        "model.safetensors", "state.pt", "tokenizer.safetensors"]
     assert (slim / "state.pt").stat().st_size < 10_000 < (fat / "state.pt").stat().st_size
     a = Pipeline.from_checkpoint(fat).generate("fp", random_clip(), seed=3)
     b = Pipeline.from_checkpoint(slim).generate("fp", random_clip(), seed=3)
@@ -40,3 +40,54 @@ def test_export_refuses_to_overwrite(tmp_path, capsys):
     assert main(["export", str(source), str(tmp_path / "out")]) == 2
     assert "exists; choose another folder or pass --overwrite" in capsys.readouterr().err
     assert main(["export", str(source), str(tmp_path / "out"), "--overwrite"]) == 0
+
+
+def test_export_writes_a_model_card_and_config_json(tmp_path):
+    import json
+
+    source = save_tiny_bundle(tmp_path / "run")
+    (tmp_path / "run" / "command.txt").write_text("magvit train transformer tiny --set train.steps=4\n")
+    (tmp_path / "run" / "eval.json").write_text(json.dumps({"masked_token_ce": {"fp": 3.25, "cg": 4.5}}))
+    assert main(["export", str(source), str(tmp_path / "model")]) == 0
+    model = tmp_path / "model"
+    config = json.loads((model / "config.json").read_text())
+    bundle = load_bundle(model)
+    assert config["model_type"] == "magvit" and config["step"] == bundle.meta["step"]
+    assert config["task_names"] == list(bundle.task_names)
+    assert config["parameters"]["transformer"] == sum(p.numel() for p in bundle.transformer.parameters())
+    card = (model / "README.md").read_text()
+    assert card.startswith("# ") and "Pipeline.from_pretrained" in card
+    assert "| fp | 3.250 |" in card and "| cg | 4.500 |" in card
+    assert "magvit train transformer tiny --set train.steps=4" in card
+    assert f"| training steps | {bundle.meta['step']} " in card
+
+
+def test_from_pretrained_loads_a_folder_and_a_hub_id_from_the_local_cache(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    pytest.importorskip("huggingface_hub")
+    source = save_tiny_bundle(tmp_path / "run")
+    assert main(["export", str(source), str(tmp_path / "model")]) == 0
+    reference = Pipeline.from_checkpoint(source).generate("fp", random_clip(), seed=5)
+
+    from_folder = Pipeline.from_pretrained(tmp_path / "model").generate("fp", random_clip(), seed=5)
+    assert torch.equal(from_folder.tokens, reference.tokens)
+
+    # a hub cache as huggingface_hub lays it out: models--owner--name/{refs/main, snapshots/<sha>/}
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-magvit"
+    shutil.copytree(tmp_path / "model", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network: the cache only
+    from_hub = Pipeline.from_pretrained("someone/tiny-magvit", cache_dir=tmp_path / "hub")
+    assert torch.equal(from_hub.generate("fp", random_clip(), seed=5).tokens, reference.tokens)
+
+    from magvit.errors import MagvitError
+
+    with pytest.raises(MagvitError, match="cannot get 'someone/missing' from the hub"):
+        Pipeline.from_pretrained("someone/missing", cache_dir=tmp_path / "hub")
+    with pytest.raises(MagvitError, match="neither a folder nor a hub id"):
+        Pipeline.from_pretrained("not a model")

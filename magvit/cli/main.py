@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except MagvitError as exc:  # raised by an argument type
         print(f"magvit: error: {exc}", file=sys.stderr)
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for run records
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -98,13 +98,14 @@ def save_bundle(
     experiment: Experiment,
     state: dict | None = None,
     keep: int | None = 3,
+    extra_files: dict[str, str] | None = None,
 ) -> Path:
     """Write a bundle as `run_dir/checkpoints/step-XXXXXXXX/` (atomically); return its path."""
     return save_checkpoint(
         run_dir, step,
         weights={"model": transformer.state_dict(), "tokenizer": tokenizer.state_dict()},
         state=state or {},
-        files=bundle_files(record, experiment),
+        files={**bundle_files(record, experiment), **(extra_files or {})},
         meta={"bundle": FORMAT},
         keep=keep,
     )

@@ -1,4 +1,5 @@
-"""Slim copies of stage-2 checkpoints for sharing: the weights generation needs, nothing else.
+"""Slim copies of stage-2 checkpoints for sharing: the weights generation needs, a `config.json`
+and a model card (`README.md`), nothing else.
 
 A training checkpoint also holds the optimiser, schedulers and RNG states (about twice the
 weights); an exported bundle keeps the transformer and tokenizer weights, `bundle.json` and the
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from magvit.errors import MagvitError
 from magvit.workflows.bundle import load_bundle, save_bundle
+from magvit.workflows.model_card import config_json, model_card
 
 
 def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
@@ -28,10 +30,14 @@ def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = F
         raise MagvitError(f"{target} holds the checkpoint being exported ({read_from}); writing "
                           "there would destroy it. Choose another folder")
     record = {k: v for k, v in bundle.meta.items() if k not in ("step", "path")}
+    parameters = {name: sum(p.numel() for p in model.parameters())
+                  for name, model in (("transformer", bundle.transformer), ("tokenizer", bundle.tokenizer))}
+    extra = {"config.json": config_json(record, bundle.meta["step"], parameters),
+             "README.md": model_card(bundle, target, parameters)}
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         written = save_bundle(tmp, bundle.meta["step"], transformer=bundle.transformer,
                               tokenizer=bundle.tokenizer, record=record,
-                              experiment=bundle.experiment, keep=None)
+                              experiment=bundle.experiment, keep=None, extra_files=extra)
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,17 @@ class Pipeline:
 
         return cls(load_bundle(path, device=resolve_device(device)), decoder, **overrides)
 
+    @classmethod
+    def from_pretrained(cls, name: str | Path, *, device: str = "auto", decoder: Any = None,
+                        revision: str | None = None, cache_dir: str | Path | None = None,
+                        **overrides: Any) -> Pipeline:
+        """A model folder written by `magvit export` (or any checkpoint `from_checkpoint` takes),
+        or a hub id (`owner/name`) downloaded with `huggingface_hub` into its cache."""
+        from magvit.workflows.hub import pretrained_path
+
+        path = pretrained_path(name, revision=revision, cache_dir=cache_dir)
+        return cls.from_checkpoint(path, device=device, decoder=decoder, **overrides)
+
     # -- what the bundle says --------------------------------------------------------------
     @property
     def clip_shape(self) -> tuple[int, int, int]:

@@ -7,6 +7,7 @@ Runs under `torchrun` as well (DDP; gloo on CPU). The run directory is
 from __future__ import annotations
 
 import importlib
+import shlex
 from pathlib import Path
 
 from magvit.cli.arguments import output_folder
@@ -43,5 +44,22 @@ def run(args) -> int:
         print(f"effective batch: {exp.train.batch_size} x {exp.train.accumulate} accumulated = "
               f"{exp.train.batch_size * exp.train.accumulate} clips per step (over all processes)")
     module = importlib.import_module(STAGES[args.stage][0])
-    module.train(exp, run_dir=Path(run_dir), resume=args.resume)
+    try:
+        module.train(exp, run_dir=Path(run_dir), resume=args.resume)
+    except MagvitError:
+        raise  # refused before training: nothing to record
+    except BaseException:  # interrupted or crashed mid-run: its steps count, record the command
+        _record_command(Path(run_dir), args.argv)
+        raise
+    _record_command(Path(run_dir), args.argv)
     return 0
+
+
+def _record_command(run_dir: Path, argv: list[str]) -> None:
+    """Append this invocation to the run's command.txt (the model card of an export shows it)."""
+    from magvit.workflows.model_card import COMMAND_FILE
+
+    if not run_dir.is_dir():
+        return
+    with open(run_dir / COMMAND_FILE, "a", encoding="utf-8") as f:
+        f.write(shlex.join(["magvit", *argv]) + "\n")

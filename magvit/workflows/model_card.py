@@ -1,0 +1,95 @@
+"""The files that make an exported model folder look like the ones users know from model hubs:
+`config.json` (what the model is) and `README.md` (a model card: data, steps, metrics, the
+commands that trained it), written next to the weights (safetensors) and the bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+COMMAND_FILE = "command.txt"  # every `magvit train` invocation of a run, one per line
+EVAL_FILE = "eval.json"
+
+
+def config_json(record: dict[str, Any], step: int, parameters: dict[str, int]) -> str:
+    """Architecture and vocabulary as JSON (hub tooling reads `config.json`)."""
+    return json.dumps({
+        "model_type": "magvit",
+        "format": record["format"],
+        "step": step,
+        "clip_shape": record["clip_shape"],
+        "latent_shape": record["latent_shape"],
+        "task_names": record["task_names"],
+        "vocabulary": record["vocabulary"],
+        "transformer": record["transformer"],
+        "tokenizer": record["tokenizer"],
+        "parameters": parameters,
+    }, indent=2) + "\n"
+
+
+def _run_dir(checkpoint: Path) -> Path | None:
+    """The run folder above a step folder (`run/checkpoints/step-N`), if that is where it came from."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+def model_card(bundle, source: Path, parameters: dict[str, int]) -> str:
+    exp, meta = bundle.experiment, bundle.meta
+    run_dir = _run_dir(Path(meta["path"]))
+    data = exp.data
+    data_line = (f"`{data.kind}`: " + ", ".join(f"{k} = {v!r}" for k, v in _plain(data.config).items())
+                 if data is not None else "not recorded")
+    lines = [
+        f"# {meta.get('experiment_name', exp.run.name)}",
+        "",
+        "A MAGVIT masked generative video transformer exported with `magvit export`: a "
+        f"{_millions(parameters.get('transformer'))} transformer over the tokens of a "
+        f"{_millions(parameters.get('tokenizer'))} `{meta['tokenizer']['kind']}` tokenizer.",
+        "",
+        "```python",
+        "from magvit.pipeline import Pipeline",
+        f'pipe = Pipeline.from_pretrained("{source.name}")   # this folder, or its hub id',
+        f'result = pipe.generate("{bundle.task_names[0]}", video, seed=0)',
+        "```",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| tasks | {', '.join(bundle.task_names)} |",
+        f"| clip | {'x'.join(map(str, meta['clip_shape']))} (frames x height x width) -> "
+        f"{'x'.join(map(str, meta['latent_shape']))} tokens |",
+        f"| training data | {data_line} |",
+        f"| training steps | {meta['step']} (batch {exp.train.batch_size} x {exp.train.accumulate} accumulated) |",
+        f"| decoder | {exp.decoder.kind if exp.decoder else 'commit'} |",
+        "",
+    ]
+    scores = _eval_scores(run_dir)
+    if scores:
+        lines += ["## Held-out masked-token cross-entropy (nats, lower is better)", "",
+                  "| task | CE |", "|---|---|"]
+        lines += [f"| {task} | {ce:.3f} |" for task, ce in scores.items()]
+        lines.append("")
+    commands = (run_dir / COMMAND_FILE).read_text().splitlines() if run_dir and (run_dir / COMMAND_FILE).is_file() else []
+    lines += ["## How it was trained", "", "```bash"]
+    lines += commands or [f"magvit train transformer {meta.get('experiment_name', exp.run.name)}   "
+                          "# the experiment in config.resolved.toml"]
+    lines += ["```", "", "`config.resolved.toml` is the full experiment with the plugin versions used.", ""]
+    return "\n".join(lines)
+
+
+def _eval_scores(run_dir: Path | None) -> dict[str, float]:
+    if run_dir is None or not (run_dir / EVAL_FILE).is_file():
+        return {}
+    try:
+        return dict(json.loads((run_dir / EVAL_FILE).read_text()).get("masked_token_ce", {}))
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _plain(config) -> dict[str, Any]:
+    from magvit.registry.schema import config_dict
+
+    return {k: v for k, v in config_dict(config).items() if v is not None and not isinstance(v, dict)}
+
+
+def _millions(count: int | None) -> str:
+    return f"{count / 1e6:.2f}M-parameter" if count else "trained"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from magvit.core.training.precision import full_precision
+
 LABEL_SMOOTHING = 1e-4
 
 
@@ -27,7 +29,7 @@ def per_example_commit_loss(
             f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and weights "
             f"{tuple(weights.shape)} must agree on (batch, positions)"
         )
-    with torch.autocast(logits.device.type, enabled=False):
+    with full_precision(logits.device):
         ce = F.cross_entropy(
             logits.float().flatten(0, 1), targets.flatten(), reduction="none",
             label_smoothing=label_smoothing,

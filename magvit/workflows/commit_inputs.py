@@ -20,6 +20,7 @@ import torch
 
 from magvit.core.masking import CommitBatch, commit_mask, sample_mask_ratio
 from magvit.core.tokens import Vocabulary, build_sequence
+from magvit.core.training.precision import full_precision
 from magvit.errors import MagvitError
 from magvit.workflows.token_memo import TokenMemo
 
@@ -83,7 +84,7 @@ class CommitInputs:
     @torch.no_grad()
     def tokenize(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) -> (B, N) flattened codes, in fp32 with the tokenizer in eval mode."""
-        with torch.autocast(video.device.type, enabled=False):
+        with full_precision(video.device):
             return self.tokenizer.encode(video.float()).flatten(1)
 
     def _remembered(self, kind: str, indices, encode, video: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from magvit.core.training.precision import full_precision
 from magvit.errors import MagvitError
 
 # Conv widths of VGG16's five stages; "M" = max pool. Layer indices match torchvision's.
@@ -84,7 +85,7 @@ class VGG16Perceptual(nn.Module):
     def forward(self, video: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Distance between two `(B, 3, T, H, W)` videos in [0, 1], frame by frame, in fp32."""
         frames = lambda v: v.float().transpose(1, 2).flatten(0, 1)  # noqa: E731
-        with torch.autocast(video.device.type, enabled=False):
+        with full_precision(video.device):
             loss = video.new_zeros((), dtype=torch.float32)
             for a, b in zip(self._stages(frames(video)), self._stages(frames(target))):
                 loss = loss + (F.normalize(a, dim=1) - F.normalize(b, dim=1)).pow(2).sum(1).mean()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magvit.core.losses.entropy import entropy_loss
+from magvit.core.training.precision import full_precision
 
 
 def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -53,7 +54,7 @@ class VectorQuantizer(nn.Module):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """`z (B, D, t, h, w)` -> quantized (same shape, straight-through) and the losses."""
         b, d, t, h, w = z.shape
-        with torch.autocast(z.device.type, enabled=False):
+        with full_precision(z.device):
             flat = z.float().permute(0, 2, 3, 4, 1).reshape(-1, d)
             distances = squared_distances(flat, self.codebook)
             codes = distances.argmin(-1)

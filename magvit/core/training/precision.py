@@ -22,7 +22,8 @@ class NonFiniteLossError(MagvitError):
 
 
 def _device_type(device: str | torch.device) -> str:
-    return torch.device(device).type
+    kind = torch.device(device).type
+    return "cpu" if kind == "meta" else kind  # meta tensors (sizing runs) never autocast
 
 
 def autocast(device: str | torch.device, precision: str):

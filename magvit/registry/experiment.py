@@ -43,8 +43,9 @@ class RunSection:
     output_dir: str = "runs"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
-    # Where metrics go (rank 0 only): `["jsonl", "tensorboard"]`, or tables with a logger's keys.
-    loggers: list[LoggerComponent] = attrs.Factory(lambda: [structure_component("jsonl", LoggerComponent)])
+    # Where metrics go (rank 0 only): `["jsonl", "tensorboard"]`, or tables with a logger's keys;
+    # unset = ["jsonl"] (metrics.jsonl, what `magvit plot` reads).
+    loggers: list[LoggerComponent] | None = None
     media_every: int = attrs.field(default=0, validator=at_least(0))  # sample/reconstruction images; 0 = off
 
 

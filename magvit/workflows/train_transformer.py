@@ -38,7 +38,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             files=bundle_files(stage.record, exp),
             eval_every=exp.train.eval_every,
             check_resume=resume_check(exp, "transformer"),
-            loggers=[logger.build() for logger in exp.run.loggers],
+            loggers=None if exp.run.loggers is None else [logger.build() for logger in exp.run.loggers],
             run_config=experiment_dict(exp),
             media_every=exp.run.media_every,
         )

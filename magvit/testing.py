@@ -317,6 +317,23 @@ def check_logger(logger, *, who: str = "logger") -> None:
         _require(set(Path(tmp).iterdir()) - {run_dir} == outside, who, "wrote outside the run folder")
 
 
+def check_feature_extractor(extractor, *, clip: tuple[int, int, int] = (16, 64, 64),
+                            who: str = "feature extractor") -> None:
+    """`extractor(video (B, 3, T, H, W) in [0, 1])` gives finite float32 `(B, width)` features,
+    the same for the same clip, without gradients; it says `width` and `verified`."""
+    width = getattr(extractor, "width", None)
+    _require(isinstance(width, int) and width > 0, who, f"`width` must be a positive int, got {width!r}")
+    _require(isinstance(getattr(extractor, "verified", None), bool), who, "`verified` must be a bool")
+    one = torch.rand(1, 3, *clip, generator=torch.Generator().manual_seed(0))
+    features = extractor(torch.cat([one, one, 1 - one]))
+    _require(features.shape == (3, width) and features.dtype == torch.float32, who,
+             f"features must be (3, {width}) float32, got {tuple(features.shape)} {features.dtype}")
+    _require(torch.isfinite(features).all(), who, "gave non-finite features")
+    _require(torch.allclose(features[0], features[1], atol=1e-5), who, "the same clip gave different features")
+    _require(not torch.allclose(features[0], features[2]), who, "different clips gave the same features")
+    _require(not features.requires_grad, who, "features must not carry gradients (evaluation only)")
+
+
 def _raises(error: type[BaseException], call, who: str, rule: str) -> None:
     try:
         call()
@@ -337,6 +354,7 @@ CHECKS = {
     "datasets": check_dataset,
     "perceptual_losses": check_perceptual_loss,
     "loggers": check_logger,
+    "feature_extractors": check_feature_extractor,
 }
 
 # What a check needs beyond the component, read from its validated config.

@@ -71,7 +71,7 @@ def test_every_kind_has_a_check_and_every_builtin_is_checked():
     assert names["decoders"] >= {"commit", "maskgit", "autoregressive"}
     assert names["attentions"] >= {"sdpa", "math", "xformers"}
     assert names["datasets"] >= {"synthetic", "video_folder"} and names["perceptual_losses"] >= {"vgg16"}
-    assert names["loggers"] >= {"jsonl", "tensorboard", "wandb"}
+    assert names["loggers"] >= {"jsonl", "tensorboard", "wandb"} and names["feature_extractors"] >= {"i3d"}
 
 
 @pytest.mark.parametrize("kind,name", REGISTERED, ids=[f"{k}.{n}" for k, n in REGISTERED])

@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "datasets": "dataset",
     "perceptual_losses": "perceptual loss",
     "loggers": "logger",
+    "feature_extractors": "feature extractor",
 }
 
 
@@ -81,3 +82,8 @@ def hook_name(kind: str) -> str:
 @hookspec
 def magvit_register_loggers(registry):
     """Add experiment trackers (`start`, `log`, `log_images`, `close`) to `registry`."""
+
+
+@hookspec
+def magvit_register_feature_extractors(registry):
+    """Add evaluation networks `(B, 3, T, H, W) in [0, 1] -> (B, width)` features to `registry`."""

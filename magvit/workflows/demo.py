@@ -25,6 +25,7 @@ from magvit.core.metrics import masked_psnr, ssim
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
 from magvit.core.video_io import write_image, write_video
 from magvit.errors import MagvitError
+from magvit.workflows.eval_clips import held_out_clips, input_clips
 from magvit.workflows.pipeline import Pipeline
 
 # Below this standard deviation over a whole clip, an output is "a solid colour".
@@ -82,24 +83,6 @@ def contact_sheet(rows: list[torch.Tensor], strip_width: int) -> torch.Tensor:
     header = hstack([text_label("", 16, LABEL_WIDTH)] + [text_label(name, 16, strip_width) for name in
                                                       ("condition", "generated", "ground truth")], gap=6)
     return vstack([header, *rows], gap=4)
-
-
-def held_out_clips(pipe: Pipeline, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `count` clips of the eval split of the model's own training data."""
-    data = pipe.bundle.experiment.data
-    if data is None:
-        raise MagvitError("this model's experiment names no [data]; pass --input videos instead")
-    dataset = data.build().make("eval", seed=seed)
-    items = [dataset[i] for i in range(min(count, len(dataset)))]
-    videos = torch.stack([item["video"] for item in items]).to(pipe.device)
-    labels = torch.tensor([item["label"] for item in items], device=pipe.device)
-    return videos, labels
-
-
-def input_clips(pipe: Pipeline, paths: list[Path], label: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The user's videos at the model's clip size (short side resized, centre crop)."""
-    videos = torch.stack([pipe.load_video(p) for p in paths]).to(pipe.device)
-    return videos, torch.full((len(paths),), label, device=pipe.device)
 
 
 def _scale_for(pipe: Pipeline) -> int:

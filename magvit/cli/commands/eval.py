@@ -1,0 +1,56 @@
+"""`magvit eval CHECKPOINT [--tasks fp,fi] [--metrics psnr,ssim,fvd] ...`: a row per task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magvit.cli.arguments import device, integer, output_folder
+from magvit.errors import MagvitError
+
+
+def _names(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise MagvitError(f"expected a comma-separated list, got {text!r}")
+    return names
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="generate for every task and score it (PSNR, SSIM, FVD)")
+    p.add_argument("checkpoint", help="a stage-2 run or checkpoint, an exported folder, or `default`")
+    p.add_argument("--data", type=Path, help="a folder of videos to evaluate on (default: the held-out "
+                                             "clips of the model's own training data)")
+    p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
+    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, fvd")
+    p.add_argument("--samples", type=integer(1), default=16, help="clips per task")
+    p.add_argument("--folds", type=integer(1), default=1, help="generations per task for FVD's mean ± std")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=integer(1), default=8)
+    p.add_argument("--i3d-weights", default="", help="the I3D file FVD needs (docs/evaluation.md)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="accept an I3D file whose checksum is not known (results are marked)")
+    p.add_argument("--output", type=output_folder, help="folder for eval.json")
+    p.add_argument("--device", type=device, default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from magvit.registry import registries
+    from magvit.workflows.evaluate import METRICS, evaluate, write_report
+
+    unknown = [m for m in args.metrics if m not in METRICS]
+    if unknown:
+        raise MagvitError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}")
+    if args.data is not None and not args.data.is_dir():
+        raise MagvitError(f"--data {args.data} is not a folder of videos")
+    extractor = None
+    if "fvd" in args.metrics and args.i3d_weights:
+        extractor = registries().feature_extractors.create(
+            "i3d", weights=args.i3d_weights, allow_unverified=args.allow_unverified)
+    report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
+                      folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
+                      batch_size=args.batch_size, device=args.device)
+    print(report.table())
+    if args.output is not None:
+        print(f"wrote {write_report(report, args.output)}")
+    return 0

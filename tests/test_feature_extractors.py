@@ -67,6 +67,7 @@ class ScriptedDetector(torch.nn.Module):
         return torch.cat([x.mean(dim=(1, 2, 3, 4)).unsqueeze(1), x.amax(dim=(1, 2, 3, 4)).unsqueeze(1)], 1)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit")
 def test_torchscript_file_is_called_on_224_frames_in_minus_one_to_one(tmp_path):
     path = tmp_path / "detector.pt"
     torch.jit.script(ScriptedDetector()).save(str(path))

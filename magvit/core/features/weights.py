@@ -9,6 +9,7 @@ unverified.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import attrs
@@ -76,7 +77,9 @@ def read_state_or_script(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as first:  # noqa: BLE001 - a TorchScript archive is not a pickled dict
         try:
-            return torch.jit.load(str(path), map_location="cpu").eval()
+            with warnings.catch_warnings():  # the published FVD detector is TorchScript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(path), map_location="cpu").eval()
         except Exception:  # noqa: BLE001
             raise MagvitError(f"{path} is neither a state dict nor a TorchScript file: "
                               f"{str(first).splitlines()[0]}") from None

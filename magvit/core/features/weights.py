@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+import zipfile
 from pathlib import Path
 
 import attrs
@@ -67,19 +68,26 @@ def check_weights_file(path: str | Path, network: str, *, allow_unverified: bool
     return CheckedFile(file, digest, known)
 
 
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive is a zip holding `<name>/constants.pkl` and `<name>/code/`."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
 def read_state_or_script(path: Path):
-    """A state dict (`.pt`/`.pth`/`.safetensors`) or a TorchScript module (a zip with code)."""
+    """A state dict (`.pt`/`.pth`/`.safetensors`) or a TorchScript module."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as first:  # noqa: BLE001 - a TorchScript archive is not a pickled dict
-        try:
+        if _is_torchscript(path):
             with warnings.catch_warnings():  # the published FVD detector is TorchScript
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return torch.jit.load(str(path), map_location="cpu").eval()
-        except Exception:  # noqa: BLE001
-            raise MagvitError(f"{path} is neither a state dict nor a TorchScript file: "
-                              f"{str(first).splitlines()[0]}") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle and zip readers raise many types
+        raise MagvitError(f"{path} is neither a state dict nor a TorchScript file: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

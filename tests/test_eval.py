@@ -60,3 +60,16 @@ def test_fvd_with_an_unverified_random_i3d_and_cached_real_statistics(tmp_path, 
 def test_eval_errors(args, words, capsys):
     assert main(["eval", "default", *args]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_a_tokenizer_run_is_scored_on_its_reconstructions(tmp_path, capsys):
+    run = tmp_path / "tok"
+    assert main(["train", "tokenizer", "tiny-tokenizer", "--output-dir", str(run), "--set", "train.steps=2",
+                 "--set", "train.warmup_steps=0", "--set", "data.train_clips=4", "--set", "data.eval_clips=4"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--samples", "3", "--output", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("reconstruction ")
+    row = json.loads((tmp_path / "out" / "eval.json").read_text())["rows"]["reconstruction"]
+    assert row["samples"] == 3 and 3 < row["psnr"] < 40 and 0 < row["ssim"] < 1
+    assert main(["eval", str(run), "--tasks", "fp"]) == 2
+    assert "is a tokenizer (stage 1) run: it has no tasks" in capsys.readouterr().err

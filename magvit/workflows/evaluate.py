@@ -59,7 +59,8 @@ class EvalReport:
                 "extractor": self.extractor, "rows": {row.task: row.to_dict() for row in self.rows}}
 
     def table(self) -> str:
-        header = f"{'task':<6}" + "".join(f"{name.upper():>16}" for name in self.metrics) + f"{'samples':>9}{'seconds':>9}"
+        width = max(6, *(len(row.task) + 2 for row in self.rows))
+        header = f"{'task':<{width}}" + "".join(f"{name.upper():>16}" for name in self.metrics) + f"{'samples':>9}{'seconds':>9}"
         lines = [header]
         for row in self.rows:
             cells = []
@@ -72,7 +73,7 @@ class EvalReport:
                     cells.append(f"{shown + (f' ± {row.fvd_std:.2g}' if self.folds > 1 else ''):>16}")
                 else:
                     cells.append(f"{value:>16.{4 if name == 'ssim' else 2}f}")
-            lines.append(f"{row.task:<6}" + "".join(cells) + f"{row.samples:>9}{row.seconds:>9.1f}")
+            lines.append(f"{row.task:<{width}}" + "".join(cells) + f"{row.samples:>9}{row.seconds:>9.1f}")
         if self.extractor and not self.extractor["verified"]:
             lines.append(f"FVD with UNVERIFIED I3D weights (sha256 {self.extractor['sha256'][:16]}...): "
                          "not comparable with published numbers")
@@ -137,6 +138,53 @@ def evaluate(
         rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size))
     info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
     return EvalReport(rows, tuple(metrics), str(checkpoint), folds, info)
+
+
+def evaluate_tokenizer(
+    checkpoint: str | Path,
+    *,
+    metrics: tuple[str, ...] = ("psnr", "ssim"),
+    samples: int = 16,
+    seed: int = 0,
+    data: str | Path | None = None,
+    extractor=None,
+    batch_size: int = 8,
+) -> EvalReport:
+    """Reconstruction quality of a stage-1 tokenizer (paper Table 7): one row, `reconstruction`,
+    with PSNR/SSIM of encode-decode round trips and FVD of the reconstructions against the clips."""
+    from magvit.workflows.reconstruct import tokenizer_and_data
+
+    if "fvd" in metrics and extractor is None:
+        raise MagvitError("FVD needs the I3D network's weights: --i3d-weights PATH (docs/evaluation.md)")
+    tokenizer, data_section = tokenizer_and_data(checkpoint)
+    config = data_section.config
+    if data:
+        from magvit.registry import registries
+
+        dataset = registries().datasets.create("video_folder", path=str(data), frames=config.frames,
+                                               resolution=config.resolution).make("eval", seed=seed)
+    else:
+        dataset = data_section.build().make("eval", seed=seed)
+    videos = torch.stack([dataset[i]["video"] for i in range(min(samples, len(dataset)))])
+    start = time.perf_counter()
+    with torch.inference_mode():
+        recon = torch.cat([tokenizer.decode(tokenizer.encode(videos[i:i + batch_size]))
+                           for i in range(0, len(videos), batch_size)])
+    fvd = None
+    if "fvd" in metrics:
+        real, fake = FeatureStats(), FeatureStats()
+        for i in range(0, len(videos), batch_size):
+            real.update(extractor(videos[i:i + batch_size]))
+            fake.update(extractor(recon[i:i + batch_size]))
+        fvd = frechet_distance(real, fake)
+    everything = torch.ones(videos.shape[2:], dtype=torch.bool)
+    row = TaskScores(
+        task="reconstruction", samples=len(videos), seconds=time.perf_counter() - start,
+        psnr=float(masked_psnr(recon, videos, everything).mean()) if "psnr" in metrics else None,
+        ssim=float(ssim(recon, videos).mean()) if "ssim" in metrics else None, fvd=fvd,
+    )
+    info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
+    return EvalReport([row], tuple(metrics), str(checkpoint), 1, info)
 
 
 def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size) -> TaskScores:

@@ -16,8 +16,10 @@ def _names(text: str) -> list[str]:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="generate for every task and score it (PSNR, SSIM, FVD)")
-    p.add_argument("checkpoint", help="a stage-2 run or checkpoint, an exported folder, or `default`")
+    p = sub.add_parser("eval", help="generate for every task and score it (PSNR, SSIM, FVD); for a "
+                                    "tokenizer run, its reconstructions")
+    p.add_argument("checkpoint", help="a stage-2 run or checkpoint, an exported folder, `default`, or a "
+                                      "tokenizer (stage-1) run")
     p.add_argument("--data", type=Path, help="a folder of videos to evaluate on (default: the held-out "
                                              "clips of the model's own training data)")
     p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
@@ -36,7 +38,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from magvit.registry import registries
-    from magvit.workflows.evaluate import METRICS, evaluate, write_report
+    from magvit.workflows.evaluate import METRICS, evaluate, evaluate_tokenizer, write_report
 
     unknown = [m for m in args.metrics if m not in METRICS]
     if unknown:
@@ -47,10 +49,25 @@ def run(args) -> int:
     if "fvd" in args.metrics and args.i3d_weights:
         extractor = registries().feature_extractors.create(
             "i3d", weights=args.i3d_weights, allow_unverified=args.allow_unverified)
-    report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
-                      folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
-                      batch_size=args.batch_size, device=args.device)
+    if _is_stage_one(args.checkpoint):  # a tokenizer run: reconstruction quality
+        if args.tasks:
+            raise MagvitError(f"{args.checkpoint} is a tokenizer (stage 1) run: it has no tasks; drop --tasks")
+        report = evaluate_tokenizer(args.checkpoint, metrics=tuple(args.metrics), samples=args.samples,
+                                    seed=args.seed, data=args.data, extractor=extractor,
+                                    batch_size=args.batch_size)
+    else:
+        report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
+                          folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
+                          batch_size=args.batch_size, device=args.device)
     print(report.table())
     if args.output is not None:
         print(f"wrote {write_report(report, args.output)}")
     return 0
+
+
+def _is_stage_one(checkpoint: str) -> bool:
+    from magvit.core.training.checkpoint import resolve_checkpoint
+    from magvit.weights import resolve_model_path
+    from magvit.workflows.bundle import BUNDLE_FILE
+
+    return not (resolve_checkpoint(resolve_model_path(checkpoint)) / BUNDLE_FILE).is_file()

@@ -73,3 +73,64 @@ def test_a_tokenizer_run_is_scored_on_its_reconstructions(tmp_path, capsys):
     assert row["samples"] == 3 and 3 < row["psnr"] < 40 and 0 < row["ssim"] < 1
     assert main(["eval", str(run), "--tasks", "fp"]) == 2
     assert "is a tokenizer (stage 1) run: it has no tasks" in capsys.readouterr().err
+
+
+def _eval_in_process_group(argv):
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    assert main(argv) == 0
+
+
+def _rows(path):
+    return json.loads((path / "eval.json").read_text())["rows"]
+
+
+@pytest.mark.slow
+def test_two_ranks_under_torchrun_give_the_scores_of_one_process(tmp_path, monkeypatch):
+    from magvit.core.training.testing import run_ddp
+
+    torch.manual_seed(0)
+    weights = tmp_path / "i3d.pt"
+    torch.save(InceptionI3d().state_dict(), weights)
+    monkeypatch.setenv("MAGVIT_CACHE", str(tmp_path / "cache"))
+    common = ["eval", "default", "--tasks", "fp,cg", "--samples", "4", "--batch-size", "1", "--metrics",
+              "psnr,ssim,fvd", "--i3d-weights", str(weights), "--allow-unverified", "--device", "cpu"]
+    assert main([*common, "--output", str(tmp_path / "one")]) == 0
+    run_ddp(_eval_in_process_group, 2, args=([*common, "--output", str(tmp_path / "two")],), timeout_s=300)
+    one, two = _rows(tmp_path / "one"), _rows(tmp_path / "two")
+    assert list(one) == list(two) == ["fp", "cg"]
+    assert two["fp"]["psnr"] == pytest.approx(one["fp"]["psnr"], rel=1e-6)
+    assert two["fp"]["ssim"] == pytest.approx(one["fp"]["ssim"], rel=1e-6)
+    for task in ("fp", "cg"):
+        assert two[task]["fvd"] == pytest.approx(one[task]["fvd"], rel=1e-3, abs=1e-9)
+    assert not (tmp_path / "two" / ".partial").exists()
+
+
+def test_an_interrupted_evaluation_resumes_from_its_partial_results(tmp_path, monkeypatch, capsys):
+    import magvit.workflows.evaluate as evaluation
+
+    args = ["eval", "default", "--tasks", "fp,opc", "--samples", "2", "--output", str(tmp_path / "out")]
+    assert main([*args[:-2], "--output", str(tmp_path / "straight")]) == 0
+    original = evaluation._run_fold
+    calls = []
+
+    def interrupted(pipe, task, task_name, *rest):
+        calls.append(task_name)
+        if task_name == "opc":
+            raise KeyboardInterrupt
+        return original(pipe, task, task_name, *rest)
+
+    monkeypatch.setattr(evaluation, "_run_fold", interrupted)
+    assert main(args) == 130
+    monkeypatch.setattr(evaluation, "_run_fold", original)
+    assert sorted(p.name for p in (tmp_path / "out" / ".partial").iterdir()) == ["fp-fold0.json", "settings.json"]
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "resuming: 1 task/fold result(s) kept" in capsys.readouterr().out
+    assert _rows(tmp_path / "out")["fp"]["psnr"] == _rows(tmp_path / "straight")["fp"]["psnr"]
+    assert _rows(tmp_path / "out")["opc"]["psnr"] == pytest.approx(_rows(tmp_path / "straight")["opc"]["psnr"])
+    assert main([*args, "--samples", "3", "--resume"]) == 0  # other settings: nothing left to reuse
+    assert main(["eval", "default", "--resume"]) == 2
+    assert "--resume continues from the partial results in --output" in capsys.readouterr().err

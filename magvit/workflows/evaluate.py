@@ -24,6 +24,7 @@ from tqdm import tqdm
 from magvit.core.files import atomic_output
 from magvit.core.frechet import FeatureStats, fold_mean_std, frechet_distance
 from magvit.core.metrics import masked_psnr, ssim
+from magvit.core.training.distributed import DistContext, all_gather_objects, barrier
 from magvit.errors import MagvitError
 from magvit.workflows.eval_clips import folder_clips, held_out_clips
 from magvit.workflows.pipeline import Pipeline
@@ -84,18 +85,30 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("MAGVIT_CACHE", Path.home() / ".cache" / "magvit")) / "real-stats"
 
 
-def _real_stats(extractor, videos: torch.Tensor, key: dict[str, Any], batch: int) -> FeatureStats:
+def _real_stats(extractor, videos: torch.Tensor, key: dict[str, Any], batch: int, mine: list[int],
+                ctx: DistContext) -> FeatureStats:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     path = _cache_dir() / f"{digest}.npz"
     if path.is_file():
         stats = FeatureStats.load(path)
         if stats.meta == key:
             return stats
-    stats = FeatureStats(meta=key)
-    for start in range(0, len(videos), batch):
-        stats.update(extractor(videos[start:start + batch]))
-    stats.save(path)
+    share = FeatureStats(meta=key)
+    for b in mine:
+        share.update(extractor(videos[b * batch:(b + 1) * batch]))
+    stats = _merged(share, ctx, key)
+    if ctx.is_main:
+        stats.save(path)
+    barrier(ctx)
     return stats
+
+
+def _merged(share: FeatureStats, ctx: DistContext, meta: dict[str, Any] | None = None) -> FeatureStats:
+    """Every rank's statistics combined, in rank order (the same on every rank)."""
+    total = FeatureStats(meta=meta or share.meta)
+    for part in all_gather_objects(share, ctx):
+        total.merge(part)
+    return total
 
 
 def evaluate(
@@ -111,7 +124,14 @@ def evaluate(
     batch_size: int = 8,
     device: str = "auto",
     progress: bool = True,
+    ctx: DistContext | None = None,
+    partial_dir: str | Path | None = None,
 ) -> EvalReport:
+    """Score every task. Under torchrun (`ctx`), the clips' batches are dealt round-robin to
+    the ranks and the scores and feature statistics gathered: each batch is generated with its
+    own seed, so any number of processes gives the statistics of one. With `partial_dir`, each
+    finished (task, fold) is kept there and skipped when the evaluation runs again (--resume)."""
+    ctx = ctx or DistContext()
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise MagvitError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}")
@@ -120,22 +140,27 @@ def evaluate(
                           "lists the published files and where they come from)")
     if "fvd" in metrics and samples < 2:
         raise MagvitError(f"FVD needs at least 2 samples per task (a covariance), got {samples}")
-    pipe = Pipeline.from_checkpoint(checkpoint, device=device)
+    pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device)
     names = list(tasks or pipe.task_names)
     missing = [t for t in names if t not in pipe.task_names]
     if missing:
         raise MagvitError(f"the model was not trained for task(s) {', '.join(missing)}; it knows "
                           f"{', '.join(pipe.task_names)}")
     videos, labels = folder_clips(pipe, data, samples, seed) if data else held_out_clips(pipe, samples, seed)
+    mine = [b for b in range(math.ceil(len(videos) / batch_size)) if b % ctx.world_size == ctx.rank]
     real = None
     if "fvd" in metrics:
         key = {"data": str(data or pipe.bundle.experiment.data.to_dict()), "split": "eval", "seed": seed,
                "samples": len(videos), "clip": list(pipe.clip_shape), "extractor": extractor.sha256 or "random",
                "features": extractor.width}
-        real = _real_stats(extractor, videos.cpu(), key, batch_size)
+        real = _real_stats(extractor, videos.cpu(), key, batch_size, mine, ctx)
+    bar = tqdm(total=len(names) * folds * sum(len(videos[b * batch_size:(b + 1) * batch_size]) for b in mine),
+               desc="eval", unit="clip", disable=not progress or not ctx.is_main, dynamic_ncols=True)
     rows = []
-    for task_name in tqdm(names, desc="eval", unit="task", disable=not progress):
-        rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size))
+    with bar:
+        for task_name in names:
+            rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor,
+                                    real, batch_size, mine, ctx, bar, partial_dir))
     info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
     return EvalReport(rows, tuple(metrics), str(checkpoint), folds, info)
 
@@ -187,26 +212,22 @@ def evaluate_tokenizer(
     return EvalReport([row], tuple(metrics), str(checkpoint), 1, info)
 
 
-def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size) -> TaskScores:
+def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size,
+                mine, ctx, bar, partial_dir) -> TaskScores:
     task = pipe.task(task_name)
     start = time.perf_counter()
     psnrs, ssims, fvds = [], [], []
     for fold in range(folds):
-        if task.has_condition:
-            result = pipe.generate(task_name, videos, label=labels if task.needs_class else None,
-                                   seed=seed + 1000 * fold, batch_size=batch_size)
-        else:
-            result = pipe.generate(task_name, None, label=labels.tolist(), seed=seed + 1000 * fold,
-                                   batch_size=batch_size)
-        generated, truth = result.video.cpu(), videos.cpu()
-        if task.has_condition:
-            psnrs.append(float(masked_psnr(generated, truth, ~result.pixel_mask.cpu()).mean()))
-            ssims.append(float(ssim(generated, truth).mean()))
-        if real is not None:
-            fake = FeatureStats()
-            for i in range(0, len(generated), batch_size):
-                fake.update(extractor(generated[i:i + batch_size]))
-            fvds.append(frechet_distance(real, fake))
+        done = _load_partial(partial_dir, task_name, fold)
+        if done is None:
+            done = _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real,
+                             batch_size, mine, ctx, bar)
+            if ctx.is_main:
+                _save_partial(partial_dir, task_name, fold, done)
+        psnrs += done["psnr"]
+        ssims += done["ssim"]
+        if done["fvd"] is not None:
+            fvds.append(done["fvd"])
     fvd, fvd_std = fold_mean_std(fvds) if fvds else (None, None)
     mean = lambda values: sum(values) / len(values) if values else None  # noqa: E731
     return TaskScores(
@@ -214,6 +235,48 @@ def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor
         psnr=mean(psnrs) if "psnr" in metrics else None, ssim=mean(ssims) if "ssim" in metrics else None,
         fvd=fvd if fvd is None or math.isfinite(fvd) else None, fvd_std=fvd_std,
     )
+
+
+def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real, batch_size, mine, ctx, bar):
+    """This rank's batches of one fold; returns everyone's per-clip scores and the FVD."""
+    scores, fake = [], FeatureStats()
+    for b in mine:
+        rows = slice(b * batch_size, (b + 1) * batch_size)
+        batch_seed = seed + 1_000_003 * fold + b  # a batch's samples do not depend on the ranks
+        if task.has_condition:
+            result = pipe.generate(task_name, videos[rows], seed=batch_seed, batch_size=batch_size,
+                                   label=labels[rows] if task.needs_class else None)
+        else:
+            result = pipe.generate(task_name, None, label=labels[rows].tolist(), seed=batch_seed,
+                                   batch_size=batch_size)
+        generated, truth = result.video.cpu(), videos[rows].cpu()
+        if task.has_condition:
+            psnr = masked_psnr(generated, truth, ~result.pixel_mask.cpu()).tolist()
+            scores += [(b, i, p, s) for i, (p, s) in enumerate(zip(psnr, ssim(generated, truth).tolist()))]
+        if real is not None:
+            fake.update(extractor(generated))
+        bar.update(len(generated))
+    everyone = sorted(s for part in all_gather_objects(scores, ctx) for s in part)  # clip order
+    fvd = frechet_distance(real, _merged(fake, ctx)) if real is not None else None
+    return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone], "fvd": fvd}
+
+
+def _partial_path(partial_dir, task_name: str, fold: int) -> Path | None:
+    return None if partial_dir is None else Path(partial_dir) / f"{task_name}-fold{fold}.json"
+
+
+def _load_partial(partial_dir, task_name: str, fold: int) -> dict | None:
+    path = _partial_path(partial_dir, task_name, fold)
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _save_partial(partial_dir, task_name: str, fold: int, done: dict) -> None:
+    path = _partial_path(partial_dir, task_name, fold)
+    if path is not None:
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(done))
 
 
 def write_report(report: EvalReport, output: str | Path) -> Path:

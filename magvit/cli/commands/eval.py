@@ -31,20 +31,25 @@ def register(sub) -> None:
     p.add_argument("--i3d-weights", default="", help="the I3D file FVD needs (docs/evaluation.md)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="accept an I3D file whose checksum is not known (results are marked)")
-    p.add_argument("--output", type=output_folder, help="folder for eval.json")
+    p.add_argument("--output", type=output_folder, help="folder for eval.json (and the partial results "
+                                                          "that --resume continues from)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted evaluation from the partial results in --output")
     p.add_argument("--device", type=device, default="auto")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from magvit.registry import registries
-    from magvit.workflows.evaluate import METRICS, evaluate, evaluate_tokenizer, write_report
+    from magvit.workflows.evaluate import METRICS, evaluate_tokenizer, write_report
 
     unknown = [m for m in args.metrics if m not in METRICS]
     if unknown:
         raise MagvitError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}")
     if args.data is not None and not args.data.is_dir():
         raise MagvitError(f"--data {args.data} is not a folder of videos")
+    if args.resume and args.output is None:
+        raise MagvitError("--resume continues from the partial results in --output; give --output")
     extractor = None
     if "fvd" in args.metrics and args.i3d_weights:
         extractor = registries().feature_extractors.create(
@@ -56,13 +61,60 @@ def run(args) -> int:
                                     seed=args.seed, data=args.data, extractor=extractor,
                                     batch_size=args.batch_size)
     else:
-        report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
-                          folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
-                          batch_size=args.batch_size, device=args.device)
+        report = _evaluate_models(args, extractor)
+        if report is None:
+            return 0  # another rank: rank 0 reports
     print(report.table())
     if args.output is not None:
         print(f"wrote {write_report(report, args.output)}")
     return 0
+
+
+def _evaluate_models(args, extractor):
+    """Under torchrun the ranks share the clips; rank 0 returns the report, the others None."""
+    import shutil
+
+    from magvit.core.training import barrier, cleanup, setup_distributed
+    from magvit.workflows.evaluate import evaluate
+
+    settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
+                "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
+                "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None}
+    partial = None if args.output is None else Path(args.output) / ".partial"
+    ctx = setup_distributed(args.device)
+    try:
+        if partial is not None and ctx.is_main:
+            _prepare_partial(partial, settings, resume=args.resume)
+        barrier(ctx)
+        report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
+                          folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
+                          batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial)
+    finally:
+        cleanup(ctx)
+    if not ctx.is_main:
+        return None
+    if partial is not None:
+        shutil.rmtree(partial, ignore_errors=True)
+    return report
+
+
+def _prepare_partial(partial: Path, settings: dict, *, resume: bool) -> None:
+    import json
+    import shutil
+
+    record = partial / "settings.json"
+    if resume and record.is_file():
+        if json.loads(record.read_text()) != settings:
+            raise MagvitError(f"the partial results in {partial} were made with other settings; run "
+                              "without --resume to start over")
+        done = sorted(p.stem for p in partial.glob("*-fold*.json"))
+        print(f"resuming: {len(done)} task/fold result(s) kept from the interrupted evaluation")
+        return
+    if resume:
+        print(f"nothing to resume in {partial.parent}: starting the evaluation")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    record.write_text(json.dumps(settings))
 
 
 def _is_stage_one(checkpoint: str) -> bool:

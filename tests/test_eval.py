@@ -134,3 +134,26 @@ def test_an_interrupted_evaluation_resumes_from_its_partial_results(tmp_path, mo
     assert main([*args, "--samples", "3", "--resume"]) == 0  # other settings: nothing left to reuse
     assert main(["eval", "default", "--resume"]) == 2
     assert "--resume continues from the partial results in --output" in capsys.readouterr().err
+
+
+class ColourClassifier(torch.nn.Module):
+    """A stand-in for C3D (whose clips are 16 frames; the bundled model makes 8): the class is
+    the dominant colour channel of the clip."""
+
+    width, verified, sha256 = 3, False, ""
+
+    def forward(self, video):
+        return (video.mean(dim=(2, 3, 4)) * 20).softmax(dim=-1)
+
+
+def test_inception_score_over_ten_splits_of_the_generated_clips(capsys):
+    from magvit.workflows.evaluate import evaluate
+
+    report = evaluate("default", tasks=["cg", "fp"], metrics=("is",), samples=10, classifier=ColourClassifier(),
+                      progress=False)
+    for row in report.rows:
+        assert 1.0 <= row.inception <= 3.0 and row.inception_std >= 0
+    assert "IS" in report.table().splitlines()[0]
+    assert main(["eval", "default", "--metrics", "is", "--samples", "10"]) == 2
+    assert "IS needs the C3D network's weights" in capsys.readouterr().err
+    assert main(["eval", "default", "--metrics", "is", "--samples", "4", "--c3d-weights", "x.pt"]) == 2

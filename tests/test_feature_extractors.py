@@ -77,3 +77,25 @@ def test_torchscript_file_is_called_on_224_frames_in_minus_one_to_one(tmp_path):
     features = extractor(video)
     assert features.shape == (2, 2) and features.dtype == torch.float32
     assert features[0].tolist() == [-1.0, -1.0] and features[1].tolist() == [1.0, 1.0]
+
+
+def test_c3d_layout_and_inception_score_maths(tmp_path):
+    from magvit.core.features import C3D, inception_score
+
+    net = C3D()
+    assert sum(p.numel() for p in net.parameters()) == 78_409_573
+    assert tuple(net.state_dict()["fc6.weight"].shape) == (4096, 8192)
+    assert tuple(net.state_dict()["fc8.weight"].shape) == (101, 4096)
+    uniform = torch.full((20, 5), 0.2)
+    assert inception_score(uniform, splits=10) == pytest.approx((1.0, 0.0))
+    one_hot = torch.eye(5).repeat(4, 1)  # 20 samples, every split holds each class... per split:
+    mean, std = inception_score(one_hot, splits=2)  # 10 samples, 5 classes twice: IS = 5
+    assert mean == pytest.approx(5.0) and std == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="need"):
+        inception_score(torch.rand(5, 3), splits=10)
+    extractor = magvit.registries().feature_extractors.create("c3d")
+    probabilities = extractor(torch.rand(2, 3, 16, 40, 50))
+    assert probabilities.shape == (2, 101) and torch.allclose(probabilities.sum(1), torch.ones(2))
+    torch.save({"fc8.weight": torch.zeros(3)}, tmp_path / "bad.pt")
+    with pytest.raises(MagvitError, match="does not fit C3D"):
+        magvit.registries().feature_extractors.create("c3d", weights=str(tmp_path / "bad.pt"), allow_unverified=True)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magvit.api import MagvitError, hookimpl
-from magvit.core.features import InceptionI3d
+from magvit.core.features import C3D, InceptionI3d
 from magvit.core.features.weights import check_weights_file, read_state_or_script
 
 
@@ -76,6 +76,58 @@ class I3DFeatures(nn.Module):
         return self.net(x).float()
 
 
+@attrs.define(kw_only=True)
+class C3DConfig:
+    weights: str = ""  # a state dict with the common PyTorch C3D keys (conv1 ... fc8)
+    num_classes: int = 101
+    # per-channel values subtracted after scaling to [0, 255], in the weights' channel order
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    allow_unverified: bool = False
+
+
+class C3DFeatures(nn.Module):
+    """Class probabilities of C3D for IS: frames resized to 128x171 (bilinear), centre-cropped
+    to 112x112, scaled to [0, 255] minus `mean`; the first 16 frames. `width` = classes."""
+
+    Config = C3DConfig
+
+    def __init__(self, config: C3DConfig | None = None):
+        super().__init__()
+        self.config = config or C3DConfig()
+        self.net = C3D(self.config.num_classes)
+        self.sha256, self.verified = "", False
+        if self.config.weights:
+            checked = check_weights_file(self.config.weights, "c3d", allow_unverified=self.config.allow_unverified)
+            state = read_state_or_script(checked.path)
+            if not isinstance(state, dict):
+                raise MagvitError(f"{self.config.weights}: C3D loads a state dict, not a TorchScript file")
+            try:
+                self.net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise MagvitError(f"{self.config.weights} does not fit C3D ({self.config.num_classes} "
+                                  f"classes): {str(exc).splitlines()[0]}") from None
+            self.sha256, self.verified = checked.sha256, checked.verified
+        self.register_buffer("mean", torch.tensor(self.config.mean).view(1, 3, 1, 1, 1))
+        self.eval().requires_grad_(False)
+
+    @property
+    def width(self) -> int:
+        return self.config.num_classes
+
+    @torch.inference_mode()
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        if video.dim() != 5 or video.shape[1] != 3 or video.shape[2] < 16:
+            raise MagvitError(f"c3d takes videos (B, 3, T >= 16, H, W) in [0, 1], got {tuple(video.shape)}")
+        b, _, _, h, w = video.shape
+        frames = video[:, :, :16].float().transpose(1, 2).reshape(b * 16, 3, h, w)
+        frames = F.interpolate(frames, size=(128, 171), mode="bilinear", align_corners=False)
+        top, left = (128 - 112) // 2, (171 - 112) // 2
+        frames = frames[..., top:top + 112, left:left + 112]
+        x = frames.reshape(b, 16, 3, 112, 112).transpose(1, 2) * 255 - self.mean
+        return self.net(x).float().softmax(dim=-1)
+
+
 @hookimpl
 def magvit_register_feature_extractors(registry):
     registry.add("i3d", I3DFeatures)
+    registry.add("c3d", C3DFeatures)

@@ -21,6 +21,7 @@ import attrs
 import torch
 from tqdm import tqdm
 
+from magvit.core.features.c3d import inception_score
 from magvit.core.files import atomic_output
 from magvit.core.frechet import FeatureStats, fold_mean_std, frechet_distance
 from magvit.core.metrics import masked_psnr, ssim
@@ -29,7 +30,7 @@ from magvit.errors import MagvitError
 from magvit.workflows.eval_clips import folder_clips, held_out_clips
 from magvit.workflows.pipeline import Pipeline
 
-METRICS = ("psnr", "ssim", "fvd")
+METRICS = ("psnr", "ssim", "fvd", "is")
 RESULT_FILE = "eval.json"
 
 
@@ -42,6 +43,8 @@ class TaskScores:
     ssim: float | None = None
     fvd: float | None = None
     fvd_std: float | None = None
+    inception: float | None = None  # IS (C3D class probabilities, 10 splits)
+    inception_std: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -66,9 +69,11 @@ class EvalReport:
         for row in self.rows:
             cells = []
             for name in self.metrics:
-                value = getattr(row, name)
+                value = getattr(row, "inception" if name == "is" else name)
                 if value is None:
                     cells.append(f"{'-':>16}")
+                elif name == "is":
+                    cells.append(f"{f'{value:.2f} ± {row.inception_std:.2g}':>16}")
                 elif name == "fvd":
                     shown = f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2e}"
                     cells.append(f"{shown + (f' ± {row.fvd_std:.2g}' if self.folds > 1 else ''):>16}")
@@ -121,6 +126,7 @@ def evaluate(
     seed: int = 0,
     data: str | Path | None = None,
     extractor=None,
+    classifier=None,
     batch_size: int = 8,
     device: str = "auto",
     progress: bool = True,
@@ -140,6 +146,10 @@ def evaluate(
                           "lists the published files and where they come from)")
     if "fvd" in metrics and samples < 2:
         raise MagvitError(f"FVD needs at least 2 samples per task (a covariance), got {samples}")
+    if "is" in metrics and classifier is None:
+        raise MagvitError("IS needs the C3D network's weights: --c3d-weights PATH (docs/evaluation.md)")
+    if "is" in metrics and samples < 10:
+        raise MagvitError(f"IS is computed over 10 splits: it needs at least 10 samples, got {samples}")
     pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device)
     names = list(tasks or pipe.task_names)
     missing = [t for t in names if t not in pipe.task_names]
@@ -160,7 +170,7 @@ def evaluate(
     with bar:
         for task_name in names:
             rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor,
-                                    real, batch_size, mine, ctx, bar, partial_dir))
+                                    real, batch_size, mine, ctx, bar, partial_dir, classifier))
     info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
     return EvalReport(rows, tuple(metrics), str(checkpoint), folds, info)
 
@@ -181,6 +191,8 @@ def evaluate_tokenizer(
 
     if "fvd" in metrics and extractor is None:
         raise MagvitError("FVD needs the I3D network's weights: --i3d-weights PATH (docs/evaluation.md)")
+    if "is" in metrics:
+        raise MagvitError("IS scores generated samples; a tokenizer run makes none (use psnr, ssim, fvd)")
     tokenizer, data_section = tokenizer_and_data(checkpoint)
     config = data_section.config
     if data:
@@ -213,33 +225,39 @@ def evaluate_tokenizer(
 
 
 def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size,
-                mine, ctx, bar, partial_dir) -> TaskScores:
+                mine, ctx, bar, partial_dir, classifier=None) -> TaskScores:
     task = pipe.task(task_name)
     start = time.perf_counter()
-    psnrs, ssims, fvds = [], [], []
+    psnrs, ssims, fvds, inceptions = [], [], [], []
     for fold in range(folds):
         done = _load_partial(partial_dir, task_name, fold)
         if done is None:
             done = _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real,
-                             batch_size, mine, ctx, bar)
+                             batch_size, mine, ctx, bar, classifier)
             if ctx.is_main:
                 _save_partial(partial_dir, task_name, fold, done)
         psnrs += done["psnr"]
         ssims += done["ssim"]
         if done["fvd"] is not None:
             fvds.append(done["fvd"])
+        if done.get("is") is not None:
+            inceptions.append(done["is"])
     fvd, fvd_std = fold_mean_std(fvds) if fvds else (None, None)
+    inception, inception_std = (fold_mean_std([m for m, _ in inceptions]) if len(inceptions) > 1
+                                else inceptions[0] if inceptions else (None, None))
     mean = lambda values: sum(values) / len(values) if values else None  # noqa: E731
     return TaskScores(
         task=task_name, samples=len(videos), seconds=time.perf_counter() - start,
         psnr=mean(psnrs) if "psnr" in metrics else None, ssim=mean(ssims) if "ssim" in metrics else None,
         fvd=fvd if fvd is None or math.isfinite(fvd) else None, fvd_std=fvd_std,
+        inception=inception, inception_std=inception_std,
     )
 
 
-def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real, batch_size, mine, ctx, bar):
+def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real, batch_size, mine, ctx, bar,
+              classifier=None):
     """This rank's batches of one fold; returns everyone's per-clip scores and the FVD."""
-    scores, fake = [], FeatureStats()
+    scores, fake, probabilities = [], FeatureStats(), []
     for b in mine:
         rows = slice(b * batch_size, (b + 1) * batch_size)
         batch_seed = seed + 1_000_003 * fold + b  # a batch's samples do not depend on the ranks
@@ -255,10 +273,16 @@ def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real
             scores += [(b, i, p, s) for i, (p, s) in enumerate(zip(psnr, ssim(generated, truth).tolist()))]
         if real is not None:
             fake.update(extractor(generated))
+        if classifier is not None:
+            probabilities.append((b, classifier(generated)))
         bar.update(len(generated))
     everyone = sorted(s for part in all_gather_objects(scores, ctx) for s in part)  # clip order
     fvd = frechet_distance(real, _merged(fake, ctx)) if real is not None else None
-    return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone], "fvd": fvd}
+    inception = None
+    if classifier is not None:
+        ordered = sorted((b, p) for part in all_gather_objects(probabilities, ctx) for b, p in part)
+        inception = inception_score(torch.cat([p for _, p in ordered]), splits=10)
+    return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone], "fvd": fvd, "is": inception}
 
 
 def _partial_path(partial_dir, task_name: str, fold: int) -> Path | None:

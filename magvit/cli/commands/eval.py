@@ -23,14 +23,15 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path, help="a folder of videos to evaluate on (default: the held-out "
                                              "clips of the model's own training data)")
     p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
-    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, fvd")
+    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, fvd, is")
     p.add_argument("--samples", type=integer(1), default=16, help="clips per task")
     p.add_argument("--folds", type=integer(1), default=1, help="generations per task for FVD's mean ± std")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=integer(1), default=8)
     p.add_argument("--i3d-weights", default="", help="the I3D file FVD needs (docs/evaluation.md)")
+    p.add_argument("--c3d-weights", default="", help="the C3D file IS needs (docs/evaluation.md)")
     p.add_argument("--allow-unverified", action="store_true",
-                   help="accept an I3D file whose checksum is not known (results are marked)")
+                   help="accept a weights file whose checksum is not known (results are marked)")
     p.add_argument("--output", type=output_folder, help="folder for eval.json (and the partial results "
                                                           "that --resume continues from)")
     p.add_argument("--resume", action="store_true",
@@ -54,6 +55,10 @@ def run(args) -> int:
     if "fvd" in args.metrics and args.i3d_weights:
         extractor = registries().feature_extractors.create(
             "i3d", weights=args.i3d_weights, allow_unverified=args.allow_unverified)
+    classifier = None
+    if "is" in args.metrics and args.c3d_weights:
+        classifier = registries().feature_extractors.create(
+            "c3d", weights=args.c3d_weights, allow_unverified=args.allow_unverified)
     if _is_stage_one(args.checkpoint):  # a tokenizer run: reconstruction quality
         if args.tasks:
             raise MagvitError(f"{args.checkpoint} is a tokenizer (stage 1) run: it has no tasks; drop --tasks")
@@ -61,7 +66,7 @@ def run(args) -> int:
                                     seed=args.seed, data=args.data, extractor=extractor,
                                     batch_size=args.batch_size)
     else:
-        report = _evaluate_models(args, extractor)
+        report = _evaluate_models(args, extractor, classifier)
         if report is None:
             return 0  # another rank: rank 0 reports
     print(report.table())
@@ -70,7 +75,7 @@ def run(args) -> int:
     return 0
 
 
-def _evaluate_models(args, extractor):
+def _evaluate_models(args, extractor, classifier=None):
     """Under torchrun the ranks share the clips; rank 0 returns the report, the others None."""
     import shutil
 
@@ -79,7 +84,8 @@ def _evaluate_models(args, extractor):
 
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
-                "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None}
+                "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
+                "c3d": classifier.sha256 if classifier else None}
     partial = None if args.output is None else Path(args.output) / ".partial"
     ctx = setup_distributed(args.device)
     try:
@@ -88,7 +94,8 @@ def _evaluate_models(args, extractor):
         barrier(ctx)
         report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
-                          batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial)
+                          batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
+                          classifier=classifier)
     finally:
         cleanup(ctx)
     if not ctx.is_main:

@@ -52,7 +52,8 @@ def test_fvd_with_an_unverified_random_i3d_and_cached_real_statistics(tmp_path, 
 
 @pytest.mark.parametrize("args, words", [
     (["--metrics", "fvd"], "FVD needs the I3D network's weights: --i3d-weights PATH"),
-    (["--metrics", "is"], "unknown metric(s) is; available: psnr, ssim, fvd"),
+    (["--metrics", "fid"], "unknown metric(s) fid; available: psnr, ssim, lpips, fvd, is"),
+    (["--metrics", "lpips"], "LPIPS needs its weights: --lpips-vgg PATH --lpips-heads PATH"),
     (["--tasks", "zz"], "not trained for task(s) zz"),
     (["--samples", "0"], "argument --samples: must be at least 1"),
     (["--data", "no/such/folder"], "--data no/such/folder is not a folder of videos"),
@@ -157,3 +158,38 @@ def test_inception_score_over_ten_splits_of_the_generated_clips(capsys):
     assert main(["eval", "default", "--metrics", "is", "--samples", "10"]) == 2
     assert "IS needs the C3D network's weights" in capsys.readouterr().err
     assert main(["eval", "default", "--metrics", "is", "--samples", "4", "--c3d-weights", "x.pt"]) == 2
+
+
+def lpips_files(tmp_path):
+    from safetensors.torch import save_file
+
+    from magvit.core.features.lpips import CHANNELS
+    from magvit.core.losses.perceptual import VGG16_LAYERS
+
+    torch.manual_seed(0)
+    vgg = {}
+    for index, (c_in, c_out) in VGG16_LAYERS.items():
+        conv = torch.nn.Conv2d(c_in, c_out, 3, padding=1)
+        vgg[f"features.{index}.weight"], vgg[f"features.{index}.bias"] = conv.weight.data, conv.bias.data
+    save_file(vgg, tmp_path / "vgg16.safetensors")
+    heads = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(CHANNELS)}  # >= 0
+    torch.save(heads, tmp_path / "lpips_vgg.pth")
+    return tmp_path / "vgg16.safetensors", tmp_path / "lpips_vgg.pth"
+
+
+def test_lpips_is_zero_for_the_same_clip_and_reported_per_task(tmp_path):
+    from magvit.core.features.lpips import load_lpips
+
+    vgg, heads = lpips_files(tmp_path)
+    model = load_lpips(str(vgg), str(heads), allow_unverified=True)
+    clip = torch.rand(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert model(clip, clip).tolist() == [0.0, 0.0]
+    other = model(clip, clip.flip(-1))
+    assert other.shape == (2,) and (other > 0).all()
+    assert torch.allclose(other, model(clip.flip(-1), clip))  # symmetric
+    assert model.verified is False and model.sha256.count(",") == 1
+    assert main(["eval", "default", "--tasks", "fp,cg", "--samples", "2", "--metrics", "psnr,lpips",
+                 "--lpips-vgg", str(vgg), "--lpips-heads", str(heads), "--allow-unverified",
+                 "--output", str(tmp_path / "out")]) == 0
+    rows = _rows(tmp_path / "out")
+    assert rows["fp"]["lpips"] > 0 and rows["cg"]["lpips"] is None

@@ -30,7 +30,7 @@ from magvit.errors import MagvitError
 from magvit.workflows.eval_clips import folder_clips, held_out_clips
 from magvit.workflows.pipeline import Pipeline
 
-METRICS = ("psnr", "ssim", "fvd", "is")
+METRICS = ("psnr", "ssim", "lpips", "fvd", "is")
 RESULT_FILE = "eval.json"
 
 
@@ -41,6 +41,7 @@ class TaskScores:
     seconds: float
     psnr: float | None = None
     ssim: float | None = None
+    lpips: float | None = None
     fvd: float | None = None
     fvd_std: float | None = None
     inception: float | None = None  # IS (C3D class probabilities, 10 splits)
@@ -78,7 +79,7 @@ class EvalReport:
                     shown = f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2e}"
                     cells.append(f"{shown + (f' ± {row.fvd_std:.2g}' if self.folds > 1 else ''):>16}")
                 else:
-                    cells.append(f"{value:>16.{4 if name == 'ssim' else 2}f}")
+                    cells.append(f"{value:>16.{4 if name in ('ssim', 'lpips') else 2}f}")
             lines.append(f"{row.task:<{width}}" + "".join(cells) + f"{row.samples:>9}{row.seconds:>9.1f}")
         if self.extractor and not self.extractor["verified"]:
             lines.append(f"FVD with UNVERIFIED I3D weights (sha256 {self.extractor['sha256'][:16]}...): "
@@ -127,6 +128,7 @@ def evaluate(
     data: str | Path | None = None,
     extractor=None,
     classifier=None,
+    perceptual=None,
     batch_size: int = 8,
     device: str = "auto",
     progress: bool = True,
@@ -146,6 +148,8 @@ def evaluate(
                           "lists the published files and where they come from)")
     if "fvd" in metrics and samples < 2:
         raise MagvitError(f"FVD needs at least 2 samples per task (a covariance), got {samples}")
+    if "lpips" in metrics and perceptual is None:
+        raise MagvitError("LPIPS needs its weights: --lpips-vgg PATH --lpips-heads PATH (docs/evaluation.md)")
     if "is" in metrics and classifier is None:
         raise MagvitError("IS needs the C3D network's weights: --c3d-weights PATH (docs/evaluation.md)")
     if "is" in metrics and samples < 10:
@@ -170,7 +174,7 @@ def evaluate(
     with bar:
         for task_name in names:
             rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor,
-                                    real, batch_size, mine, ctx, bar, partial_dir, classifier))
+                                    real, batch_size, mine, ctx, bar, partial_dir, classifier, perceptual))
     info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
     return EvalReport(rows, tuple(metrics), str(checkpoint), folds, info)
 
@@ -191,8 +195,9 @@ def evaluate_tokenizer(
 
     if "fvd" in metrics and extractor is None:
         raise MagvitError("FVD needs the I3D network's weights: --i3d-weights PATH (docs/evaluation.md)")
-    if "is" in metrics:
-        raise MagvitError("IS scores generated samples; a tokenizer run makes none (use psnr, ssim, fvd)")
+    if "is" in metrics or "lpips" in metrics:
+        raise MagvitError("a tokenizer run is scored with psnr, ssim and fvd (IS scores generated "
+                          "samples, and LPIPS is reported for generation)")
     tokenizer, data_section = tokenizer_and_data(checkpoint)
     config = data_section.config
     if data:
@@ -225,19 +230,20 @@ def evaluate_tokenizer(
 
 
 def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size,
-                mine, ctx, bar, partial_dir, classifier=None) -> TaskScores:
+                mine, ctx, bar, partial_dir, classifier=None, perceptual=None) -> TaskScores:
     task = pipe.task(task_name)
     start = time.perf_counter()
-    psnrs, ssims, fvds, inceptions = [], [], [], []
+    psnrs, ssims, lpipses, fvds, inceptions = [], [], [], [], []
     for fold in range(folds):
         done = _load_partial(partial_dir, task_name, fold)
         if done is None:
             done = _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real,
-                             batch_size, mine, ctx, bar, classifier)
+                             batch_size, mine, ctx, bar, classifier, perceptual)
             if ctx.is_main:
                 _save_partial(partial_dir, task_name, fold, done)
         psnrs += done["psnr"]
         ssims += done["ssim"]
+        lpipses += [v for v in done.get("lpips", []) if v is not None]
         if done["fvd"] is not None:
             fvds.append(done["fvd"])
         if done.get("is") is not None:
@@ -249,13 +255,14 @@ def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor
     return TaskScores(
         task=task_name, samples=len(videos), seconds=time.perf_counter() - start,
         psnr=mean(psnrs) if "psnr" in metrics else None, ssim=mean(ssims) if "ssim" in metrics else None,
+        lpips=mean(lpipses) if "lpips" in metrics else None,
         fvd=fvd if fvd is None or math.isfinite(fvd) else None, fvd_std=fvd_std,
         inception=inception, inception_std=inception_std,
     )
 
 
 def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real, batch_size, mine, ctx, bar,
-              classifier=None):
+              classifier=None, perceptual=None):
     """This rank's batches of one fold; returns everyone's per-clip scores and the FVD."""
     scores, fake, probabilities = [], FeatureStats(), []
     for b in mine:
@@ -270,7 +277,9 @@ def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real
         generated, truth = result.video.cpu(), videos[rows].cpu()
         if task.has_condition:
             psnr = masked_psnr(generated, truth, ~result.pixel_mask.cpu()).tolist()
-            scores += [(b, i, p, s) for i, (p, s) in enumerate(zip(psnr, ssim(generated, truth).tolist()))]
+            lpips = perceptual(generated, truth).tolist() if perceptual is not None else [None] * len(psnr)
+            scores += [(b, i, p, s, lp) for i, (p, s, lp)
+                       in enumerate(zip(psnr, ssim(generated, truth).tolist(), lpips))]
         if real is not None:
             fake.update(extractor(generated))
         if classifier is not None:
@@ -282,7 +291,8 @@ def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real
     if classifier is not None:
         ordered = sorted((b, p) for part in all_gather_objects(probabilities, ctx) for b, p in part)
         inception = inception_score(torch.cat([p for _, p in ordered]), splits=10)
-    return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone], "fvd": fvd, "is": inception}
+    return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone],
+            "lpips": [s[4] for s in everyone], "fvd": fvd, "is": inception}
 
 
 def _partial_path(partial_dir, task_name: str, fold: int) -> Path | None:

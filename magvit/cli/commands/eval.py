@@ -23,13 +23,15 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path, help="a folder of videos to evaluate on (default: the held-out "
                                              "clips of the model's own training data)")
     p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
-    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, fvd, is")
+    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, lpips, fvd, is")
     p.add_argument("--samples", type=integer(1), default=16, help="clips per task")
     p.add_argument("--folds", type=integer(1), default=1, help="generations per task for FVD's mean ± std")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=integer(1), default=8)
     p.add_argument("--i3d-weights", default="", help="the I3D file FVD needs (docs/evaluation.md)")
     p.add_argument("--c3d-weights", default="", help="the C3D file IS needs (docs/evaluation.md)")
+    p.add_argument("--lpips-vgg", default="", help="torchvision VGG16 weights for LPIPS")
+    p.add_argument("--lpips-heads", default="", help="the LPIPS linear heads (the lpips package's vgg.pth)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="accept a weights file whose checksum is not known (results are marked)")
     p.add_argument("--output", type=output_folder, help="folder for eval.json (and the partial results "
@@ -59,6 +61,11 @@ def run(args) -> int:
     if "is" in args.metrics and args.c3d_weights:
         classifier = registries().feature_extractors.create(
             "c3d", weights=args.c3d_weights, allow_unverified=args.allow_unverified)
+    perceptual = None
+    if "lpips" in args.metrics and (args.lpips_vgg or args.lpips_heads):
+        from magvit.core.features.lpips import load_lpips
+
+        perceptual = load_lpips(args.lpips_vgg, args.lpips_heads, allow_unverified=args.allow_unverified)
     if _is_stage_one(args.checkpoint):  # a tokenizer run: reconstruction quality
         if args.tasks:
             raise MagvitError(f"{args.checkpoint} is a tokenizer (stage 1) run: it has no tasks; drop --tasks")
@@ -66,7 +73,7 @@ def run(args) -> int:
                                     seed=args.seed, data=args.data, extractor=extractor,
                                     batch_size=args.batch_size)
     else:
-        report = _evaluate_models(args, extractor, classifier)
+        report = _evaluate_models(args, extractor, classifier, perceptual)
         if report is None:
             return 0  # another rank: rank 0 reports
     print(report.table())
@@ -75,7 +82,7 @@ def run(args) -> int:
     return 0
 
 
-def _evaluate_models(args, extractor, classifier=None):
+def _evaluate_models(args, extractor, classifier=None, perceptual=None):
     """Under torchrun the ranks share the clips; rank 0 returns the report, the others None."""
     import shutil
 
@@ -85,7 +92,8 @@ def _evaluate_models(args, extractor, classifier=None):
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
-                "c3d": classifier.sha256 if classifier else None}
+                "c3d": classifier.sha256 if classifier else None,
+                "lpips": perceptual.sha256 if perceptual else None}
     partial = None if args.output is None else Path(args.output) / ".partial"
     ctx = setup_distributed(args.device)
     try:
@@ -95,7 +103,7 @@ def _evaluate_models(args, extractor, classifier=None):
         report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
                           batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
-                          classifier=classifier)
+                          classifier=classifier, perceptual=perceptual)
     finally:
         cleanup(ctx)
     if not ctx.is_main:

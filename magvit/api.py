@@ -4,20 +4,20 @@
     from magvit import api
 
     @attrs.define
-    class Rewind(api.Task):                       # the last frames are given
-        name = "rewind"
-        cond_frames: int = attrs.field(default=1, validator=api.at_least(1))
-        padding: api.PaddingComponent = api.padding("edge")
+    class Quadratic:                             # a mask schedule; its fields are config keys
+        power: float = attrs.field(default=2.0, validator=api.positive)
 
-        def pixel_mask(self, shape):
-            return api.regions.first_last_frames(shape, 0, self.cond_frames)
+        def __call__(self, r):
+            return api.ratio_like((1 - api.as_progress(r)) ** self.power, r)
 
     @api.hookimpl
-    def magvit_register_tasks(registry):
-        registry.add("rewind", Rewind)
+    def magvit_register_schedules(registry):
+        registry.add("quadratic", Quadratic)
 
-The built-in plugins are written against this module too. `magvit.testing` has the conformance
-check for every registry kind (`check_task(Rewind())`, `check_registered("tasks", "rewind")`).
+A task subclasses `api.Task` and names its padding with `api.padding("edge")`
+(`plugins_contrib/magvit-task-rewind` is a complete one). The built-in plugins are written
+against this module too. `magvit.testing` has the conformance check for every registry kind
+(`check_schedule(Quadratic())`, `check_registered("tasks", "rewind")`).
 """
 
 from __future__ import annotations

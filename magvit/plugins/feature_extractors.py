@@ -20,6 +20,25 @@ from magvit.core.features import C3D, InceptionI3d
 from magvit.core.features.weights import check_weights_file, read_state_or_script
 
 
+def load_checked(net: nn.Module, path: str, network: str, layout: str, allow_unverified: bool,
+                 script=None) -> tuple[str, bool]:
+    """Check `path` by SHA-256, load it into `net` (or hand a TorchScript module to `script`);
+    return (sha256, verified)."""
+    checked = check_weights_file(path, network, allow_unverified=allow_unverified)
+    loaded = read_state_or_script(checked.path)
+    if isinstance(loaded, torch.jit.ScriptModule):
+        if script is None:
+            raise MagvitError(f"{path}: {network} loads a state dict, not a TorchScript file")
+        script(loaded)
+    else:
+        try:
+            net.load_state_dict(loaded)
+        except RuntimeError as exc:
+            raise MagvitError(f"{path} does not fit {network.upper()} ({layout}): "
+                              f"{str(exc).splitlines()[0]}") from None
+    return checked.sha256, checked.verified
+
+
 @attrs.define(kw_only=True)
 class I3DConfig:
     weights: str = ""  # a state dict (.pt/.pth/.safetensors) or TorchScript file; "" = random init
@@ -48,19 +67,13 @@ class I3DFeatures(nn.Module):
         return self.net.width
 
     def _load(self, path: str) -> None:
-        checked = check_weights_file(path, "i3d", allow_unverified=self.config.allow_unverified)
-        loaded = read_state_or_script(checked.path)
-        if isinstance(loaded, torch.jit.ScriptModule):
+        def script(module):
             if self.config.features != "logits":
                 raise MagvitError("the TorchScript I3D returns the 400 logits only; set features = \"logits\"")
-            self.script = loaded
-        else:
-            try:
-                self.net.load_state_dict(loaded)
-            except RuntimeError as exc:
-                raise MagvitError(f"{path} does not fit I3D (the PyTorch port's keys, 400 classes): "
-                                  f"{str(exc).splitlines()[0]}") from None
-        self.sha256, self.verified = checked.sha256, checked.verified
+            self.script = module
+
+        self.sha256, self.verified = load_checked(self.net, path, "i3d", "the PyTorch port's keys, 400 classes",
+                                                  self.config.allow_unverified, script)
 
     @torch.inference_mode()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -97,16 +110,9 @@ class C3DFeatures(nn.Module):
         self.net = C3D(self.config.num_classes)
         self.sha256, self.verified = "", False
         if self.config.weights:
-            checked = check_weights_file(self.config.weights, "c3d", allow_unverified=self.config.allow_unverified)
-            state = read_state_or_script(checked.path)
-            if not isinstance(state, dict):
-                raise MagvitError(f"{self.config.weights}: C3D loads a state dict, not a TorchScript file")
-            try:
-                self.net.load_state_dict(state)
-            except RuntimeError as exc:
-                raise MagvitError(f"{self.config.weights} does not fit C3D ({self.config.num_classes} "
-                                  f"classes): {str(exc).splitlines()[0]}") from None
-            self.sha256, self.verified = checked.sha256, checked.verified
+            self.sha256, self.verified = load_checked(
+                self.net, self.config.weights, "c3d", f"keys conv1 ... fc8, {self.config.num_classes} classes",
+                self.config.allow_unverified)
         self.register_buffer("mean", torch.tensor(self.config.mean).view(1, 3, 1, 1, 1))
         self.eval().requires_grad_(False)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from magvit.core.losses.perceptual import _VGG16, VGG16_LAYERS
+from magvit.core.losses.perceptual import VGG16_LAYERS, vgg16_features
 
 TAPS = (3, 8, 15, 22, 29)  # torchvision `features` indices of the five ReLUs LPIPS reads
 CHANNELS = (64, 128, 256, 512, 512)
@@ -25,15 +25,7 @@ SCALE = (0.458, 0.448, 0.450)
 class LPIPS(nn.Module):
     def __init__(self):
         super().__init__()
-        layers: list[nn.Module] = []
-        ch = 3
-        for item in _VGG16:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2))
-            else:
-                layers += [nn.Conv2d(ch, item, 3, padding=1), nn.ReLU()]
-                ch = item
-        self.features = nn.Sequential(*layers[: TAPS[-1] + 1])
+        self.features = vgg16_features(up_to=TAPS[-1])
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in CHANNELS)
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))

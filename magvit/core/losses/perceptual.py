@@ -53,18 +53,23 @@ def _read_state(path: str) -> dict[str, torch.Tensor]:
     return torch.load(file, map_location="cpu", weights_only=True)
 
 
+def vgg16_features(up_to: int | None = None) -> nn.Sequential:
+    """torchvision's `vgg16().features` layout (conv, ReLU, max pool), layers `[0, up_to]`."""
+    layers: list[nn.Module] = []
+    ch = 3
+    for item in _VGG16:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(ch, item, 3, padding=1), nn.ReLU()]
+            ch = item
+    return nn.Sequential(*(layers if up_to is None else layers[: up_to + 1]))
+
+
 class VGG16Perceptual(nn.Module):
     def __init__(self, weights: str):
         super().__init__()
-        layers: list[nn.Module] = []
-        ch = 3
-        for item in _VGG16:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2))
-            else:
-                layers += [nn.Conv2d(ch, item, 3, padding=1), nn.ReLU()]
-                ch = item
-        self.features = nn.Sequential(*layers)
+        self.features = vgg16_features()
         state = {k: v for k, v in _read_state(weights).items() if k.startswith("features.")}
         try:
             self.load_state_dict(state)

@@ -192,10 +192,11 @@ def _drop_unmet_requirements(regs: Registries, strict: bool) -> None:
         registry: Registry = regs[kind]
         for entry in registry.entries():
             for needed_kind, name in _required_components(entry.factory, regs):
-                if needed_kind in regs.kinds() and name in regs[needed_kind]:
+                needed = regs._by_kind.get(needed_kind)
+                if needed is not None and name in needed:
                     continue
                 error = PluginLoadError(
-                    f"{registry.singular} {entry.name!r} needs {regs[needed_kind].singular if needed_kind in regs.kinds() else needed_kind} "
+                    f"{registry.singular} {entry.name!r} needs {needed_kind if needed is None else needed.singular} "
                     f"{name!r}, which no loaded plugin registers{blocked}; unblock or install the "
                     f"plugin that provides it, or block {entry.plugin.name} too"
                 )

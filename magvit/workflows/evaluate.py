@@ -87,6 +87,10 @@ class EvalReport:
         return "\n".join(lines)
 
 
+def _extractor_info(extractor) -> dict[str, Any] | None:
+    return None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("MAGVIT_CACHE", Path.home() / ".cache" / "magvit")) / "real-stats"
 
@@ -175,8 +179,7 @@ def evaluate(
         for task_name in names:
             rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor,
                                     real, batch_size, mine, ctx, bar, partial_dir, classifier, perceptual))
-    info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
-    return EvalReport(rows, tuple(metrics), str(checkpoint), folds, info)
+    return EvalReport(rows, tuple(metrics), str(checkpoint), folds, _extractor_info(extractor))
 
 
 def evaluate_tokenizer(
@@ -225,8 +228,7 @@ def evaluate_tokenizer(
         psnr=float(masked_psnr(recon, videos, everything).mean()) if "psnr" in metrics else None,
         ssim=float(ssim(recon, videos).mean()) if "ssim" in metrics else None, fvd=fvd,
     )
-    info = None if extractor is None else {"name": "i3d", "sha256": extractor.sha256, "verified": extractor.verified}
-    return EvalReport([row], tuple(metrics), str(checkpoint), 1, info)
+    return EvalReport([row], tuple(metrics), str(checkpoint), 1, _extractor_info(extractor))
 
 
 def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size,

@@ -16,12 +16,12 @@ Static memory is 16 bytes per trained parameter: fp32 weights, gradients and two
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import attrs
 import torch
 
 from magvit.registry.experiment import Experiment
+from magvit.workflows.summary import tokenizer_without_weights
 
 ADAM_BYTES_PER_PARAM = 16  # fp32 weight + gradient + exp_avg + exp_avg_sq
 RESERVE = 0.10  # of the GPU kept free for the CUDA context, workspaces and fragmentation
@@ -80,15 +80,11 @@ def _transformer(exp: Experiment) -> Footprint:
 
 
 def _tokenizer(exp: Experiment) -> Footprint:
-    fields: dict[str, Any] = {"checkpoint": ""}
-    if hasattr(exp.tokenizer.config, "init"):
-        fields["init"] = None
     data = exp.data.config
     clip = (data.frames, data.resolution, data.resolution)
     sizes = {}
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        with torch.device("meta"):
-            model = exp.tokenizer.build(**fields).to(dtype).train()
+        model = tokenizer_without_weights(exp.tokenizer).to(dtype).train()
         video = torch.zeros(1, 3, *clip, dtype=dtype, device="meta", requires_grad=False)
 
         def forward(model=model, video=video):

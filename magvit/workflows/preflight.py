@@ -49,15 +49,12 @@ def _stage_problems(exp: Experiment, stage: Stage) -> list[str]:
 
 
 def _tokenizer_factors(exp: Experiment) -> tuple[int, int, int] | None:
-    config = exp.tokenizer.config
-    if hasattr(config, "architecture"):  # vq3d / vq2d: known from the config, nothing built
-        factors = tuple(config.architecture().factors)
-        return (1, *factors[1:]) if exp.tokenizer.kind == "vq2d" else factors
-    try:  # a third-party tokenizer: build it without weights
-        from magvit.registry.schema import instantiate
+    """The downsampling factors of the tokenizer the section builds (on meta: no weights read)."""
+    from magvit.workflows.summary import tokenizer_without_weights
 
-        return tuple(instantiate(registries().tokenizers.get(exp.tokenizer.kind), config).factors)
-    except Exception:
+    try:
+        return tuple(tokenizer_without_weights(exp.tokenizer).factors)
+    except Exception:  # a config that cannot build: its own error is reported when training builds it
         return None
 
 

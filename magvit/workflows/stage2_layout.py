@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import attrs
-import torch
 
 from magvit.core.tokens import Vocabulary
 from magvit.errors import MagvitError
@@ -81,11 +80,11 @@ def stage2_layout(exp: Experiment, tokenizer, data_config, tasks: dict) -> Stage
 def layout_without_weights(exp: Experiment) -> Stage2Layout:
     """The layout training will build, from the config alone: the tokenizer is made on the
     meta device without its checkpoint (its codebook and factors are all the layout needs)."""
-    with torch.device("meta"):
-        config = exp.tokenizer.config
-        tokenizer = exp.tokenizer.build(checkpoint="") if hasattr(config, "checkpoint") else exp.tokenizer.build()
-        tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
-        return stage2_layout(exp, tokenizer, exp.data.config, tasks)
+    from magvit.workflows.summary import tokenizer_without_weights
+
+    tokenizer = tokenizer_without_weights(exp.tokenizer)
+    tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
+    return stage2_layout(exp, tokenizer, exp.data.config, tasks)
 
 
 def sized_experiment(exp: Experiment) -> Experiment:

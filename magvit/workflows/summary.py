@@ -15,15 +15,19 @@ def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def tokenizer_without_weights(component) -> torch.nn.Module:
+    """The tokenizer a `[tokenizer]` section builds, on the meta device, reading no weights."""
+    from magvit.workflows.bundle import self_contained_tokenizer
+
+    with torch.device("meta"):
+        return self_contained_tokenizer(component).build()
+
+
 def tokenizer_counts(exp: Experiment) -> dict[str, int]:
     from magvit.core.tokenizer.discriminator import Discriminator
     from magvit.workflows.tokenizer_losses import tokenizer_losses
 
-    fields = {"checkpoint": ""}
-    if hasattr(exp.tokenizer.config, "init"):
-        fields["init"] = None
-    with torch.device("meta"):
-        model = exp.tokenizer.build(**fields)
+    model = tokenizer_without_weights(exp.tokenizer)
     counts = {f"tokenizer.{name}": _count(child) for name, child in model.named_children()}
     counts["tokenizer"] = _count(model)
     stage_one = exp.transformer is None and exp.data is not None

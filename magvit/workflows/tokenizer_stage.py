@@ -40,8 +40,9 @@ from magvit.workflows.tokenizer_losses import TokenizerLosses
 
 class TokenizerStage:
     def __init__(self, model, data, losses: TokenizerLosses, train, *, ctx: DistContext,
-                 seed: int, precision: str = "fp32", eval_data=None):
+                 seed: int, precision: str = "fp32", eval_data=None, keep_media: bool = False):
         self.ctx, self.losses, self.train, self.seed = ctx, losses, train, seed
+        self.keep_media = keep_media  # keep the last batch for `media` (run.media_every > 0)
         self.precision, self.data, self.eval_data = precision, data, eval_data
         self.model = model.to(ctx.device)
         self.ddp = wrap_ddp(self.model, ctx)
@@ -98,7 +99,8 @@ class TokenizerStage:
         codes = torch.cat([aux["codes"].flatten() for aux in auxes])
         sums.update(self._codebook_usage(step, codes, torch.cat([a["latent"] for a in auxes])))
         sums["psnr"] = torch.cat([psnr(r, v) for r, v in zip(recons, videos)]).mean().item()
-        self._last = (videos[0][:4].detach(), recons[0][:4].detach())  # for `media`
+        if self.keep_media:  # for `media`
+            self._last = (videos[0][:4].clone(), recons[0][:4].clone())
         sums["lr"] = self.sched.get_last_lr()[0]
         clips = sum(len(v) for v in videos) * self.ctx.world_size
         sums["batch_clips"], sums["batch_tokens"] = clips, clips * auxes[0]["codes"][0].numel()

@@ -72,6 +72,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             build_tokenizer(tokenizer, resume=resume), dataset.make("train", exp.run.seed), losses,
             exp.train, ctx=ctx, seed=exp.run.seed, precision=exp.run.precision,
             eval_data=dataset.make("eval", exp.run.seed) if exp.train.eval_every else None,
+            keep_media=bool(exp.run.media_every),
         )
         seed_everything(exp.run.seed, ctx.rank)
         if ctx.is_main:

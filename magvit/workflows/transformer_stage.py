@@ -164,8 +164,9 @@ class TransformerStage:
                 )
                 check_finite(loss, step=step, name=f"loss ({task})")
                 (loss / parts).backward()
-            self._last = (example.batch, logits.detach()[:4])  # for `media`
             total += loss.item() / parts
+        if self.exp.run.media_every:  # for `media`: a copy, so the step's logits can be freed
+            self._last = (example.batch, logits.detach()[:4].clone())
         grad_norm = grad_norm_of(self.model.parameters(), self.exp.train.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()

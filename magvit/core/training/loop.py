@@ -41,7 +41,7 @@ from magvit.core.training.distributed import (
     all_reduce_mean,
     barrier,
 )
-from magvit.core.training.loggers import METRICS_FILE, JsonlLogger, Logger
+from magvit.core.training.loggers import JsonlLogger, Logger
 from magvit.core.training.precision import check_finite
 from magvit.core.training.rng import capture_rng_state, restore_rng_state
 from magvit.errors import MagvitError
@@ -134,7 +134,6 @@ class TrainLoop:
         self.total_steps, self.checkpoint_every, self.log_every = total_steps, checkpoint_every, log_every
         self.ctx = ctx or DistContext()
         self.desc, self.files, self.keep, self.eval_every = desc, dict(files or {}), keep, eval_every
-        self.metrics_path = self.run_dir / METRICS_FILE
         self.loggers = [JsonlLogger()] if loggers is None else list(loggers)
         self.run_config, self.media_every = dict(run_config or {}), media_every
         self.check_resume = check_resume  # raises when a checkpoint cannot continue this run

@@ -40,7 +40,7 @@ __all__ = [
     "MIN_RATIO", "AttentionComponent", "Component", "Fill", "InvalidValue", "MagvitError", "PaddingComponent",
     "Registry", "ScheduleComponent", "Task", "as_component", "as_progress", "at_least",
     "check_mask", "component", "default_component", "finite", "fraction", "hookimpl", "in_range",
-    "latent_mask_from_pixels", "pad_video", "padding", "positive", "ratio_like", "regions",
+    "latent_mask_for", "latent_mask_from_pixels", "pad_video", "padding", "positive", "ratio_like", "regions",
     "registries",
 ]
 
@@ -120,10 +120,13 @@ class Task:
         """(T, H, W) bool, True on the given pixels of a T x H x W clip."""
         raise NotImplementedError
 
-    def latent_mask(self, latent_shape, factors=(4, 8, 8)) -> torch.Tensor:
-        """(t, h, w) bool, True where a masked token takes its condition token."""
+    def latent_mask(self, latent_shape, factors=(4, 8, 8), causal: bool = False) -> torch.Tensor:
+        """(t, h, w) bool, True where a masked token takes its condition token. A causal
+        tokenizer's first latent frame is the first frame alone (clips of 1 + k·ft frames)."""
         clip = tuple(n * f for n, f in zip(latent_shape, factors))
-        return latent_mask_from_pixels(self.pixel_mask(clip), factors)
+        if causal:
+            clip = (1 + (latent_shape[0] - 1) * factors[0], *clip[1:])
+        return latent_mask_from_pixels(self.pixel_mask(clip), factors, causal)
 
     def condition(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The padded condition video (same shape as `video`) and the (T, H, W) pixel mask."""
@@ -141,3 +144,12 @@ class Task:
         if video.dim() not in (4, 5) or video.shape[-4] != 3:
             raise MagvitError(f"task {self.name}: expected a video (B, 3, T, H, W), got {tuple(video.shape)}")
         return self.pixel_mask(tuple(video.shape[-3:])).to(video.device)
+
+
+def latent_mask_for(task, tokenizer, latent_shape) -> torch.Tensor:
+    """`task.latent_mask` on `tokenizer`'s grid (its factors, and causal when it is); a task
+    whose `latent_mask` predates `causal` still works with non-causal tokenizers."""
+    factors = tuple(tokenizer.factors)
+    if getattr(tokenizer, "causal", False):
+        return task.latent_mask(tuple(latent_shape), factors, causal=True)
+    return task.latent_mask(tuple(latent_shape), factors)

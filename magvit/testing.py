@@ -126,8 +126,9 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
     _require(len(factors) == 3 and all(isinstance(f, int) and f >= 1 for f in factors), who,
              f"factors must be three positive ints, got {factors}")
     _require(isinstance(codes, int) and codes >= 2, who, f"codebook_size must be an int >= 2, got {codes!r}")
-    clip = clip or tuple(2 * f for f in factors)
-    latent = tuple(c // f for c, f in zip(clip, factors))
+    causal = bool(getattr(tokenizer, "causal", False))
+    clip = clip or (causal + 2 * factors[0], 2 * factors[1], 2 * factors[2])
+    latent = (causal + (clip[0] - causal) // factors[0], clip[1] // factors[1], clip[2] // factors[2])
     _require(tuple(tokenizer.latent_shape(*clip)) == latent, who,
              f"latent_shape{clip} must be {latent}, got {tokenizer.latent_shape(*clip)}")
     if max(factors) > 1:
@@ -149,6 +150,11 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
                  "decode must give finite values in [0, 1]")
         _raises(MagvitError, lambda: tokenizer.decode(torch.full_like(ids, codes)), who,
                 "decoding an id >= codebook_size must raise MagvitError")
+        if causal:  # the first latent frame sees the first frame only
+            later = video.clone()
+            later[:, :, 1:] = torch.rand(later[:, :, 1:].shape, generator=torch.Generator().manual_seed(1))
+            _require(torch.equal(tokenizer.encode(later)[:, 0], ids[:, 0]), who,
+                     "causal: changing frames after the first changed the first latent frame's tokens")
     tokenizer.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         recon, aux = tokenizer(video)
@@ -159,6 +165,39 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
         if isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point():
             _require(value.dtype == torch.float32 and torch.isfinite(value), who,
                      f"aux[{key!r}] must be a finite float32 under bf16 autocast, got {value.dtype} {value.item()}")
+
+
+def check_quantizer(quantizer, *, who: str = "quantizer") -> None:
+    """An `nn.Module` with int `codebook_size` and `dim`; on a `(B, dim, t, h, w)` latent,
+    `codes` gives int64 ids in range, `lookup(codes)` the `(B, dim, t, h, w)` vectors that
+    `forward` outputs (straight-through, with gradients to the latent), `forward`'s `aux["codes"]`
+    equals `codes`, and its scalar losses stay finite float32 under bf16 autocast."""
+    _require(isinstance(quantizer, nn.Module), who, "must be a torch.nn.Module")
+    size, dim = quantizer.codebook_size, quantizer.dim
+    _require(isinstance(size, int) and size >= 2, who, f"codebook_size must be an int >= 2, got {size!r}")
+    _require(isinstance(dim, int) and dim >= 1, who, f"dim must be an int >= 1, got {dim!r}")
+    z = torch.randn(2, dim, 2, 3, 3, generator=torch.Generator().manual_seed(0)) * 2
+    ids = quantizer.codes(z)
+    _require(ids.shape == (2, 2, 3, 3) and ids.dtype == torch.int64, who,
+             f"codes must give (2, 2, 3, 3) int64, got {tuple(ids.shape)} {ids.dtype}")
+    _require(ids.min() >= 0 and ids.max() < size, who, f"ids must lie in [0, {size})")
+    vectors = quantizer.lookup(ids)
+    _require(vectors.shape == z.shape and torch.isfinite(vectors).all(), who,
+             f"lookup must give finite {tuple(z.shape)}, got {tuple(vectors.shape)}")
+    z.requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        quantized, aux = quantizer(z)
+    _require(torch.equal(aux["codes"], ids), who, "forward's aux['codes'] must equal codes(z)")
+    _require(torch.allclose(quantized.float(), vectors.float(), atol=1e-6), who,
+             "forward must output the looked-up code vectors")
+    quantized.float().sum().backward()
+    _require(z.grad is not None and bool(z.grad.abs().sum() > 0), who,
+             "forward must pass gradients to the latent (straight-through)")
+    for key, value in aux.items():
+        if isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point():
+            _require(value.dtype == torch.float32 and torch.isfinite(value), who,
+                     f"aux[{key!r}] must be a finite float32 under bf16 autocast, got {value.dtype}")
+    _require("quantizer_loss" in aux, who, "aux must hold 'quantizer_loss' (a zero tensor when there is none)")
 
 
 def check_transformer(model, *, vocab_size: int, num_positions: int, codebook_size: int,
@@ -344,6 +383,7 @@ def _raises(error: type[BaseException], call, who: str, rule: str) -> None:
 
 CHECKS = {
     "tokenizers": check_tokenizer,
+    "quantizers": check_quantizer,
     "transformers": check_transformer,
     "tasks": check_task,
     "paddings": check_padding,

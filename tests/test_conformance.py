@@ -68,6 +68,7 @@ def test_every_kind_has_a_check_and_every_builtin_is_checked():
     assert names["paddings"] >= {"edge", "interpolate", "zero"}
     assert names["inflations"] >= {"central", "average"}
     assert names["tokenizers"] >= {"vq3d", "vq2d"} and names["transformers"] >= {"bert"}
+    assert names["quantizers"] >= {"vq", "lfq", "fsq"}
     assert names["decoders"] >= {"commit", "maskgit", "autoregressive"}
     assert names["attentions"] >= {"sdpa", "math", "xformers"}
     assert names["datasets"] >= {"synthetic", "video_folder"} and names["perceptual_losses"] >= {"vgg16"}

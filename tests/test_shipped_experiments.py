@@ -26,6 +26,8 @@ def test_shipped_experiment_validates(name):
 @pytest.mark.parametrize("name, tokens, codes", [
     ("tiny-tokenizer", (4, 8, 8), 512),         # the bundled default's: 256 tokens, cheap stage 2
     ("tiny-tokenizer-fine", (4, 16, 16), 1024),  # the paper's 1024-token layout at 32x32
+    ("tiny-tokenizer-lfq", (4, 8, 8), 2**14),    # the same grid, 14 bits per token
+    ("tiny-tokenizer-fsq", (4, 8, 8), 64000),    # the same grid, ~16 bits per token
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
     experiment = load_experiment(name)
@@ -41,10 +43,24 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
     assert decoded.shape == video.shape and torch.isfinite(decoded).all()
 
 
-@pytest.mark.parametrize("name", ["tiny", "bair-mt8", "ucf101-cg"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "bair-mt8", "ucf101-cg"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
-    """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there."""
-    checkpoint = load_experiment(name).tokenizer.config.checkpoint
+    """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with
+    the same tokenizer section (quantizer included) apart from the checkpoint."""
+    section = load_experiment(name).tokenizer
+    checkpoint = section.config.checkpoint
     assert checkpoint.startswith("runs/")
     stage1 = checkpoint.removeprefix("runs/")
     assert stage1 in SHIPPED and load_experiment(stage1).run.name == stage1
+    trained = load_experiment(stage1).tokenizer
+    assert trained.kind == section.kind
+    assert trained.config.architecture() == section.config.architecture()
+    assert trained.config.quantizer == section.config.quantizer
+
+
+def test_paper_size_lfq_tokenizer_is_causal_at_2_to_the_18():
+    experiment = load_experiment("ucf101-b-tokenizer-lfq")
+    assert experiment.data.config.frames == 17
+    tokenizer = experiment.tokenizer.build()
+    assert tokenizer.causal and tokenizer.codebook_size == 2**18
+    assert tokenizer.latent_shape(17, 128, 128) == (5, 16, 16)

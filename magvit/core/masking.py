@@ -20,11 +20,16 @@ MIN_RATIO = 1e-6
 LOSS_TERMS = ("mask", "refine", "recons")
 
 
-def latent_mask_from_pixels(pixel_mask: torch.Tensor, factors: tuple[int, int, int]) -> torch.Tensor:
+def latent_mask_from_pixels(pixel_mask: torch.Tensor, factors: tuple[int, int, int],
+                            causal: bool = False) -> torch.Tensor:
     """(T, H, W) bool -> (T/ft, H/fh, W/fw) bool: True where the token's supervoxel holds any
-    condition pixel."""
+    condition pixel. For a causal tokenizer (T = 1 + k·ft) the first latent frame is the first
+    frame alone and the others cover ft frames each: (1 + k, H/fh, W/fw)."""
     if pixel_mask.dim() != 3:
         raise MagvitError(f"pixel mask must be (T, H, W), got shape {tuple(pixel_mask.shape)}")
+    if causal and factors[0] > 1:  # as if the first frame were repeated ft - 1 times before it
+        first = pixel_mask[:1].expand(factors[0] - 1, -1, -1)
+        pixel_mask = torch.cat([first, pixel_mask])
     (T, H, W), (ft, fh, fw) = pixel_mask.shape, factors
     if T % ft or H % fh or W % fw:
         raise MagvitError(

@@ -89,7 +89,7 @@ class HorizontalOutpainting(Task):
 class MovingRegionTask(Task):
     """A region that moves over time, placed on the latent grid directly (not by supervoxel)."""
 
-    def latent_mask(self, latent_shape, factors=(4, 8, 8)):
+    def latent_mask(self, latent_shape, factors=(4, 8, 8), causal=False):
         return self.pixel_mask(tuple(latent_shape))
 
 

@@ -11,6 +11,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 # kind -> singular noun used in messages. The order is the order of `magvit registry list`.
 KINDS: dict[str, str] = {
     "tokenizers": "tokenizer",
+    "quantizers": "quantizer",
     "transformers": "transformer",
     "tasks": "task",
     "paddings": "padding",
@@ -28,6 +29,11 @@ KINDS: dict[str, str] = {
 @hookspec
 def magvit_register_tokenizers(registry):
     """Add video tokenizers (`nn.Module` with encode/decode) to `registry`."""
+
+
+@hookspec
+def magvit_register_quantizers(registry):
+    """Add tokenizer quantizers (`codes`, `lookup`, `forward`, `codebook_size`, `dim`) to `registry`."""
 
 
 @hookspec

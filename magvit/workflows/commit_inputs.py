@@ -18,6 +18,7 @@ import math
 import attrs
 import torch
 
+from magvit.api import latent_mask_for
 from magvit.core.masking import CommitBatch, commit_mask, sample_mask_ratio
 from magvit.core.tokens import Vocabulary, build_sequence
 from magvit.core.training.precision import full_precision
@@ -74,7 +75,7 @@ class CommitInputs:
         self.memo = memo
         self.num_tokens = math.prod(latent_shape)
         self.latent_masks = {
-            name: task.latent_mask(tuple(latent_shape), tuple(tokenizer.factors)).flatten()
+            name: latent_mask_for(task, tokenizer, latent_shape).flatten()
             for name, task in tasks.items()
         }
 

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import torch
 
+from magvit.api import latent_mask_for
 from magvit.core.decoding.model_logits import PrefixedLogits
 from magvit.core.tokens import build_sequence
 from magvit.core.video_io import read_video
@@ -195,7 +196,7 @@ class Pipeline:
         padded, pixel_mask = task.condition(clips)
         if task.has_condition:
             cond_tokens = self.tokenizer.encode(padded).flatten(1)
-            latent_mask = task.latent_mask(latent_shape, tuple(self.tokenizer.factors))
+            latent_mask = latent_mask_for(task, self.tokenizer, latent_shape)
         else:
             cond_tokens = torch.zeros(batch, math.prod(latent_shape), dtype=torch.long, device=self.device)
             latent_mask = torch.zeros(latent_shape, dtype=torch.bool)

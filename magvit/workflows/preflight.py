@@ -48,12 +48,14 @@ def _stage_problems(exp: Experiment, stage: Stage) -> list[str]:
             for s in missing]
 
 
-def _tokenizer_factors(exp: Experiment) -> tuple[int, int, int] | None:
-    """The downsampling factors of the tokenizer the section builds (on meta: no weights read)."""
+def _tokenizer_factors(exp: Experiment) -> tuple[tuple[int, int, int], bool] | None:
+    """The downsampling factors of the tokenizer the section builds and whether it is causal
+    (on meta: no weights read)."""
     from magvit.workflows.summary import tokenizer_without_weights
 
     try:
-        return tuple(tokenizer_without_weights(exp.tokenizer).factors)
+        tokenizer = tokenizer_without_weights(exp.tokenizer)
+        return tuple(tokenizer.factors), bool(getattr(tokenizer, "causal", False))
     except Exception:  # a config that cannot build: its own error is reported when training builds it
         return None
 
@@ -61,12 +63,17 @@ def _tokenizer_factors(exp: Experiment) -> tuple[int, int, int] | None:
 def _clip_problems(exp: Experiment) -> list[str]:
     data = exp.data.config
     frames, resolution = getattr(data, "frames", None), getattr(data, "resolution", None)
-    factors = _tokenizer_factors(exp)
-    if factors is None or not isinstance(frames, int) or resolution is None:
+    built = _tokenizer_factors(exp)
+    if built is None or not isinstance(frames, int) or resolution is None:
         return []
+    factors, causal = built
     sizes = resolution if isinstance(resolution, (tuple, list)) else (resolution, resolution)
     problems = []
-    if frames % factors[0]:
+    if causal and (frames - 1) % factors[0]:
+        ft = factors[0]
+        problems.append(f"data.frames: a causal tokenizer takes 1 + k·{ft} frames, got {frames}; "
+                        f"use {1 + max(1, (frames - 1) // ft) * ft} (or {1 + ((frames - 1) // ft + 1) * ft})")
+    elif not causal and frames % factors[0]:
         problems.append(f"data.frames: {frames} is not divisible by the tokenizer's temporal "
                         f"downsampling {factors[0]}; use a multiple of {factors[0]}")
     if any(size % f for size, f in zip(sizes, factors[1:])):

@@ -18,6 +18,7 @@ from magvit.core.video_io import probe_video, read_video, write_video
 from magvit.errors import MagvitError
 from magvit.weights import resolve_model_path
 from magvit.workflows.bundle import BUNDLE_FILE, load_bundle
+from magvit.workflows.condition_agreement import condition_agreement, condition_tasks
 from magvit.workflows.train_tokenizer import load_tokenizer, trained_experiment
 
 
@@ -28,6 +29,7 @@ class RoundTrip:
     tokens: torch.Tensor  # (clips, t, h, w)
     psnr: float
     ssim: float
+    agreement: dict = attrs.field(factory=dict)  # per task: condition tokens kept, condition PSNR
 
 
 def tokenizer_and_data(checkpoint: str | Path) -> tuple[torch.nn.Module, object]:
@@ -54,8 +56,9 @@ def round_trip(video: torch.Tensor, tokenizer: torch.nn.Module, clip_frames: int
     decoded = torch.cat([tokenizer.decode(t[None]) for t in tokens])
     reconstruction = decoded.transpose(0, 1).reshape(video.shape)
     whole = lambda v: v[None]  # noqa: E731 - the metrics take a batch
+    agreement = condition_agreement(tokenizer, clips, condition_tasks(), true_tokens=tokens)
     return RoundTrip(video, reconstruction, tokens, psnr(whole(reconstruction), whole(video)).item(),
-                     ssim(whole(reconstruction), whole(video)).item())
+                     ssim(whole(reconstruction), whole(video)).item(), agreement)
 
 
 def reconstruct(source: str | Path, target: str | Path, checkpoint: str | Path, *,

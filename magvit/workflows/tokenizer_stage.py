@@ -35,6 +35,11 @@ from magvit.core.training import (
     unwrap,
     wrap_ddp,
 )
+from magvit.workflows.condition_agreement import (
+    agreement_metrics,
+    condition_agreement,
+    condition_tasks,
+)
 from magvit.workflows.tokenizer_losses import TokenizerLosses
 
 
@@ -164,7 +169,7 @@ class TokenizerStage:
             self.dead = len(quantizer.dead_codes())
             if self.losses.restart_dead_codes:
                 restarted = quantizer.restart_dead_codes(latent)
-                if self.ema is not None:  # the EMA codebook jumps with the restarted codes
+                if self.ema is not None and len(restarted):  # the EMA codebook jumps with the restarted codes
                     self.ema.shadow["quantizer.codebook"][restarted] = quantizer.codebook[restarted].float()
             else:
                 quantizer.hits.zero_()
@@ -180,20 +185,24 @@ class TokenizerStage:
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, step: int) -> dict[str, float]:
-        """PSNR and codebook use of the EMA tokenizer on the first eval batches."""
+        """PSNR and codebook use of the EMA tokenizer on the first eval batches, and how much of
+        each task's condition its tokens keep (`agree_<task>`, `cond_psnr_<task>`)."""
         model = self.tokenizer().eval()
-        scores, codes = [], []
+        scores, codes, agreement = [], [], []
         n = self.train.eval_batches * self.train.batch_size
         items = (self.eval_data[i]["video"] for i in range(min(n, len(self.eval_data))))
+        tasks = condition_tasks()
         while batch := list(itertools.islice(items, self.train.batch_size)):
             video = torch.stack(batch).to(self.ctx.device)
             recon, aux = model(video)
             scores.append(psnr(recon, video))
             codes.append(aux["codes"].flatten())
+            agreement.append((len(video), condition_agreement(model, video, tasks)))
         codes = torch.cat(codes)
         return {"psnr": torch.cat(scores).mean().item(),
                 "codes_used": int(codes.unique().numel()),
-                "perplexity": perplexity(codes, self.model.codebook_size).item()}
+                "perplexity": perplexity(codes, self.model.codebook_size).item(),
+                **_weighted_mean(agreement)}
 
     def tokenizer(self):
         """A copy of the tokenizer with the EMA weights (the trained model as it ships)."""
@@ -232,3 +241,13 @@ def _add(sums: dict[str, float], metrics: dict[str, float], parts: int) -> None:
     """Accumulate each metric's mean over the micro-batches of a step."""
     for name, value in metrics.items():
         sums[name] = sums.get(name, 0.0) + value / parts
+
+
+def _weighted_mean(parts: list[tuple[int, dict]]) -> dict[str, float]:
+    """The clip-weighted mean of per-batch agreement reports, as flat metrics."""
+    total = sum(n for n, _ in parts)
+    flat: dict[str, float] = {}
+    for n, report in parts:
+        for key, value in agreement_metrics(report).items():
+            flat[key] = flat.get(key, 0.0) + value * n / total
+    return flat

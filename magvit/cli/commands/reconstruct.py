@@ -28,4 +28,9 @@ def run(args) -> int:
     clips, t, h, w = result.tokens.shape
     print(f"{args.source} -> {args.target}: {clips} clip(s) of {t}x{h}x{w} tokens")
     print(f"PSNR {result.psnr:.2f} dB  SSIM {result.ssim:.4f}")
+    if result.agreement:
+        from magvit.workflows.condition_agreement import format_agreement
+
+        print("condition agreement (each task's padded condition video vs the true clip):")
+        print(format_agreement(result.agreement))
     return 0

@@ -12,14 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magvit.core.tokenizer.blocks import Downsample, ResBlock, Upsample, conv, group_norm
+from magvit.core.tokenizer.blocks import Downsample, Layers, ResBlock, Upsample, conv, group_norm
 from magvit.core.tokenizer.presets import Architecture
+
+
+def layers_of(arch: Architecture, temporal_kernel: int) -> Layers:
+    return Layers(arch.padding, temporal_kernel, arch.causal and temporal_kernel > 1, arch.norm)
 
 
 class Encoder(nn.Module):
     def __init__(self, arch: Architecture, temporal_kernel: int = 3):
         super().__init__()
-        pad, kt = arch.padding, temporal_kernel
+        pad, kt = layers_of(arch, temporal_kernel), temporal_kernel
         widths = [arch.base_channels * m for m in arch.channel_multipliers]
         self.conv_in = conv(3, widths[0], 3, pad, kt, bias=False)
         layers: list[nn.Module] = []
@@ -29,10 +33,10 @@ class Encoder(nn.Module):
                 layers.append(ResBlock(ch, width, pad, kt))
                 ch = width
             if level < len(widths) - 1:
-                layers.append(Downsample(arch.temporal_downsample[level] and kt > 1))
+                layers.append(Downsample(arch.temporal_downsample[level] and kt > 1, pad.causal))
         layers += [ResBlock(ch, ch, pad, kt) for _ in range(arch.num_res_blocks)]
         self.blocks = nn.Sequential(*layers)
-        self.norm_out = group_norm(ch)
+        self.norm_out = group_norm(ch, pad.norm)
         self.conv_out = nn.Conv3d(ch, arch.embedding_dim, 1)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -43,7 +47,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, arch: Architecture, temporal_kernel: int = 3):
         super().__init__()
-        pad, kt = arch.padding, temporal_kernel
+        pad, kt = layers_of(arch, temporal_kernel), temporal_kernel
         widths = [arch.base_channels * m for m in arch.channel_multipliers]
         ch = widths[-1]
         self.conv_in = conv(arch.embedding_dim, ch, 3, pad, kt)
@@ -55,7 +59,7 @@ class Decoder(nn.Module):
             if level > 0:
                 layers.append(Upsample(ch, arch.temporal_downsample[level - 1] and kt > 1, pad, kt))
         self.blocks = nn.Sequential(*layers)
-        self.norm_out = group_norm(ch)
+        self.norm_out = group_norm(ch, pad.norm)
         self.conv_out = conv(ch, 3, 3, pad, kt)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:

@@ -1,45 +1,108 @@
 """Building blocks shared by the VQ encoder and decoder (SPEC §5, paper Appendix A.1).
 
 Every conv is a `Conv3d`; a 2D layer is the same layer with temporal kernel 1, so a 2D-VQ
-checkpoint inflates into the 3D model one weight at a time.
+checkpoint inflates into the 3D model one weight at a time. `Layers` says how every block of one
+model pads, normalises and looks along time:
+
+- causal (MAGVIT-v2): temporal padding only on the past, so frame t sees frames <= t; pooling
+  and upsampling keep the first frame on its own (clips of 1 + k·s frames, 1 + k latent frames);
+- norm "group" (paper): GroupNorm statistics over the whole clip; "frame": per frame; "channel":
+  per position over the channels (nothing shared across space or time). All three keep
+  GroupNorm's `weight`/`bias` parameters, so checkpoints load across them.
 """
 
 from __future__ import annotations
 
 import math
 
+import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from magvit.core.tokenizer.presets import NORMS
+
 PADDING_MODES = {"reflect": "reflect", "zero": "zeros"}
 
 
-def conv(in_ch: int, out_ch: int, kernel: int, padding: str, temporal_kernel: int | None = None,
+@attrs.frozen
+class Layers:
+    padding: str = "reflect"  # spatial (and, when not causal, temporal) padding
+    temporal_kernel: int = 3
+    causal: bool = False
+    norm: str = "group"
+
+
+class CausalConv3d(nn.Conv3d):
+    """A conv whose temporal padding is all in the past: the first frame repeated (reflect
+    models) or zeros (zero-padding models)."""
+
+    def __init__(self, *args, past: int, replicate: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.past, self.replicate = past, replicate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.past:
+            if self.replicate:
+                x = torch.cat([x[:, :, :1].expand(-1, -1, self.past, -1, -1), x], dim=2)
+            else:
+                x = F.pad(x, (0, 0, 0, 0, self.past, 0))
+        return super().forward(x)
+
+
+def conv(in_ch: int, out_ch: int, kernel: int, padding: str | Layers, temporal_kernel: int | None = None,
          bias: bool = True) -> nn.Conv3d:
-    """A 'same' conv with kernel (kT, k, k); padding is "reflect" (paper) or "zero" (release)."""
+    """A 'same' conv with kernel (kT, k, k); padding "reflect" (paper) or "zero" (release), or
+    a `Layers` (then also causal when it says so)."""
+    layers = padding if isinstance(padding, Layers) else Layers(padding=padding)
     kt = kernel if temporal_kernel is None else temporal_kernel
+    mode = PADDING_MODES[layers.padding]
+    if layers.causal and kt > 1:
+        return CausalConv3d(in_ch, out_ch, (kt, kernel, kernel), padding=(0, kernel // 2, kernel // 2),
+                            padding_mode=mode, bias=bias, past=kt - 1, replicate=layers.padding == "reflect")
     return nn.Conv3d(
         in_ch, out_ch, (kt, kernel, kernel), padding=(kt // 2, kernel // 2, kernel // 2),
-        padding_mode=PADDING_MODES[padding], bias=bias,
+        padding_mode=mode, bias=bias,
     )
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    """GN with 32 groups; narrow (tiny) layers get fewer, keeping at least 2 channels per
-    group, since a 1-channel group would cancel the preceding conv's bias."""
-    return nn.GroupNorm(math.gcd(32, max(channels // 2, 1)), channels, eps=1e-6)
+class Norm(nn.GroupNorm):
+    """GroupNorm over the clip ("group"), over each frame ("frame"), or LayerNorm over the
+    channels at each position ("channel")."""
+
+    def __init__(self, channels: int, mode: str = "group"):
+        # Narrow (tiny) layers get fewer groups, keeping at least 2 channels per group, since
+        # a 1-channel group would cancel the preceding conv's bias.
+        super().__init__(math.gcd(32, max(channels // 2, 1)), channels, eps=1e-6)
+        if mode not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {mode!r}")
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "group":
+            return super().forward(x)
+        if self.mode == "frame":
+            b, c, t, h, w = x.shape
+            frames = x.transpose(1, 2).reshape(b * t, c, h, w)          # (B·T, C, H, W)
+            return super().forward(frames).reshape(b, t, c, h, w).transpose(1, 2)
+        y = F.layer_norm(x.movedim(1, -1), (self.num_channels,), self.weight, self.bias, self.eps)
+        return y.movedim(-1, 1)
+
+
+def group_norm(channels: int, mode: str = "group") -> Norm:
+    return Norm(channels, mode)
 
 
 class ResBlock(nn.Module):
     """GN -> swish -> conv -> GN -> swish -> conv, plus a (1x1x1 conv when needed) skip."""
 
-    def __init__(self, in_ch: int, out_ch: int, padding: str, temporal_kernel: int = 3):
+    def __init__(self, in_ch: int, out_ch: int, padding: str | Layers, temporal_kernel: int = 3):
         super().__init__()
-        self.norm1 = group_norm(in_ch)
-        self.conv1 = conv(in_ch, out_ch, 3, padding, temporal_kernel, bias=False)
-        self.norm2 = group_norm(out_ch)
-        self.conv2 = conv(out_ch, out_ch, 3, padding, temporal_kernel, bias=False)
+        layers = padding if isinstance(padding, Layers) else Layers(padding, temporal_kernel)
+        self.norm1 = group_norm(in_ch, layers.norm)
+        self.conv1 = conv(in_ch, out_ch, 3, layers, layers.temporal_kernel, bias=False)
+        self.norm2 = group_norm(out_ch, layers.norm)
+        self.conv2 = conv(out_ch, out_ch, 3, layers, layers.temporal_kernel, bias=False)
         self.skip = nn.Conv3d(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,23 +112,31 @@ class ResBlock(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Average pooling by (2, 2, 2) or, near the latent, (1, 2, 2)."""
+    """Average pooling by (2, 2, 2) or, near the latent, (1, 2, 2). Causal: the first frame is
+    pooled with copies of itself, so 1 + 2k frames give 1 + k."""
 
-    def __init__(self, temporal: bool):
+    def __init__(self, temporal: bool, causal: bool = False):
         super().__init__()
         self.stride = (2 if temporal else 1, 2, 2)
+        self.causal = causal and temporal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.causal:
+            x = torch.cat([x[:, :, :1], x], dim=2)
         return F.avg_pool3d(x, self.stride, self.stride)
 
 
 class Upsample(nn.Module):
-    """Nearest resize by (2, 2, 2) or (1, 2, 2), then a 3x3x3 conv."""
+    """Nearest resize by (2, 2, 2) or (1, 2, 2), then a 3x3x3 conv. Causal: the copy before the
+    first frame is dropped, so 1 + k frames give 1 + 2k."""
 
-    def __init__(self, channels: int, temporal: bool, padding: str, temporal_kernel: int = 3):
+    def __init__(self, channels: int, temporal: bool, padding: str | Layers, temporal_kernel: int = 3):
         super().__init__()
+        layers = padding if isinstance(padding, Layers) else Layers(padding, temporal_kernel)
         self.scale = (2 if temporal else 1, 2, 2)
-        self.conv = conv(channels, channels, 3, padding, temporal_kernel)
+        self.causal = layers.causal and temporal
+        self.conv = conv(channels, channels, 3, layers, layers.temporal_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=self.scale, mode="nearest"))
+        x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        return self.conv(x[:, :, 1:] if self.causal else x)

@@ -34,6 +34,8 @@ class TokenizerConfig:
     padding: str | None = None
     disc_channels: int | None = None
     disc_multipliers: tuple[int, ...] | None = None
+    causal: bool | None = None  # MAGVIT-v2 causal 3D CNN: clips of 1 + k·ft frames
+    norm: str | None = None  # "group" (clip statistics), "frame" or "channel"; causal: "frame"
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
     commitment_cost: float = 0.25
     codebook_cost: float = 1.0
@@ -43,4 +45,6 @@ class TokenizerConfig:
 
     def architecture(self) -> Architecture:
         overrides = {f.name: getattr(self, f.name) for f in attrs.fields(Architecture)}
+        if self.causal and self.norm is None:  # clip-wide statistics would break causality
+            overrides["norm"] = "frame"
         return resolve(self.preset, **overrides)

@@ -10,6 +10,8 @@ import attrs
 
 from magvit.errors import MagvitError
 
+NORMS = ("group", "frame", "channel")
+
 
 @attrs.frozen(kw_only=True)
 class Architecture:
@@ -23,6 +25,9 @@ class Architecture:
     padding: str = "reflect"  # "reflect" (paper) or "zero" (authors' release)
     disc_channels: int = 64
     disc_multipliers: tuple[int, ...] = (2, 4, 4, 4, 4)
+    # Causal in time (MAGVIT-v2): clips of 1 + k·ft frames, the first frame tokenized alone.
+    causal: bool = False
+    norm: str = "group"  # "group" (over the clip, paper), "frame" or "channel" (local statistics)
 
     def __attrs_post_init__(self) -> None:
         if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
@@ -33,6 +38,8 @@ class Architecture:
             )
         if self.padding not in ("reflect", "zero"):
             raise MagvitError(f"tokenizer: padding {self.padding!r} must be \"reflect\" or \"zero\"")
+        if self.norm not in NORMS:
+            raise MagvitError(f"tokenizer: norm {self.norm!r} must be one of {', '.join(NORMS)}")
 
     @property
     def factors(self) -> tuple[int, int, int]:

@@ -1,4 +1,10 @@
-"""Vector quantizer: nearest code by squared L2, straight-through gradients (SPEC §5).
+"""The quantizer protocol and the vector quantizer `vq`: nearest code by squared L2,
+straight-through gradients (SPEC §5).
+
+Every quantizer (`vq` here, `lfq` and `fsq` beside it) is an `nn.Module` with `codebook_size`,
+`dim` (the latent channels it takes), `forward(z) -> (quantized, aux)` for training, `codes(z)`
+(ids only, no losses: the inference path) and `lookup(codes)`; `Quantizer` holds the usage
+counter they share.
 
 Distances and losses are computed in fp32 even under autocast: in bf16, `a² - 2ab + b²`
 loses the small differences that decide the nearest code. Loss =
@@ -35,7 +41,50 @@ def perplexity(codes: torch.Tensor, codebook_size: int) -> torch.Tensor:
     return torch.exp(-(p * torch.log(p.clamp_min(1e-10))).sum())
 
 
-class VectorQuantizer(nn.Module):
+def to_rows(z: torch.Tensor) -> torch.Tensor:
+    """`(B, D, t, h, w)` -> `(B·t·h·w, D)` in fp32: one row per latent position."""
+    return z.float().movedim(1, -1).reshape(-1, z.shape[1])
+
+
+def from_rows(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The inverse of `to_rows` for a latent shaped like `like`, in its dtype."""
+    b, d, t, h, w = like.shape
+    return rows.reshape(b, t, h, w, -1).movedim(-1, 1).to(like.dtype)
+
+
+class Quantizer(nn.Module):
+    """What the quantizers share: the usage counter `hits` (per code, since the last check).
+
+    Subclasses set `codebook_size` and `dim` and implement `forward`, `codes` and `lookup`.
+    Only the vector quantizer has codes to restart; the others have no codebook parameters.
+    """
+
+    codebook_size: int
+    dim: int
+
+    def _init_usage(self) -> None:
+        self.register_buffer("hits", torch.zeros(self.codebook_size))
+
+    @torch.no_grad()
+    def record_usage(self, codes: torch.Tensor) -> None:
+        counts = torch.bincount(codes.flatten(), minlength=self.codebook_size).float()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)
+        self.hits += counts
+
+    def dead_codes(self) -> torch.Tensor:
+        """Indices of codes no token picked since the last check."""
+        return (self.hits == 0).nonzero().flatten()
+
+    @torch.no_grad()
+    def restart_dead_codes(self, z: torch.Tensor,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+        """A quantizer without a learned codebook restarts nothing; the counts start over."""
+        self.hits.zero_()
+        return torch.zeros(0, dtype=torch.long, device=self.hits.device)
+
+
+class VectorQuantizer(Quantizer):
     def __init__(self, codebook_size: int, dim: int, commitment_cost: float = 0.25,
                  codebook_cost: float = 1.0, entropy_weight: float = 0.1,
                  entropy_temperature: float = 0.01):
@@ -45,11 +94,17 @@ class VectorQuantizer(nn.Module):
         self.entropy_weight, self.entropy_temperature = entropy_weight, entropy_temperature
         bound = math.sqrt(3 / dim)  # variance scaling 1.0, fan-in, uniform (as the release)
         self.codebook = nn.Parameter(torch.empty(codebook_size, dim).uniform_(-bound, bound))
-        self.register_buffer("hits", torch.zeros(codebook_size))
+        self._init_usage()
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """`(B, t, h, w)` codes -> `(B, D, t, h, w)` code vectors."""
         return F.embedding(codes, self.codebook).permute(0, 4, 1, 2, 3)
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """`z (B, D, t, h, w)` -> `(B, t, h, w)` ids of the nearest codes: no losses, no softmax."""
+        b, _, t, h, w = z.shape
+        with full_precision(z.device):
+            return squared_distances(to_rows(z), self.codebook).argmin(-1).reshape(b, t, h, w)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """`z (B, D, t, h, w)` -> quantized (same shape, straight-through) and the losses."""
@@ -76,18 +131,6 @@ class VectorQuantizer(nn.Module):
             "perplexity": perplexity(codes, self.codebook_size),
         }
         return quantized, aux
-
-    # -- codebook usage -----------------------------------------------------------------------
-    @torch.no_grad()
-    def record_usage(self, codes: torch.Tensor) -> None:
-        counts = torch.bincount(codes.flatten(), minlength=self.codebook_size).float()
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(counts)
-        self.hits += counts
-
-    def dead_codes(self) -> torch.Tensor:
-        """Indices of codes no token picked since the last check."""
-        return (self.hits == 0).nonzero().flatten()
 
     @torch.no_grad()
     def restart_dead_codes(self, z: torch.Tensor,

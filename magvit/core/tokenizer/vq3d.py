@@ -1,17 +1,21 @@
 """The MAGVIT 3D-VQ tokenizer: 16x128x128 video <-> 4x16x16 tokens (preset B; SPEC §5).
 
 Pixels enter the encoder in [-1, 1]; `forward` returns the reconstruction in [0, 1] space
-(unclamped, for the loss) and `decode` clamps it.
+(unclamped, for the loss) and `decode` clamps it. The quantizer is the paper's VQ unless one is
+given (`lfq`, `fsq`: the latent width is then the quantizer's). `encode` runs the quantizer's
+ids-only path. With `causal = true` a clip has 1 + k·ft frames and gives 1 + k latent frames,
+the first of which depends on the first frame alone.
 """
 
 from __future__ import annotations
 
+import attrs
 import torch
 from torch import nn
 
 from magvit.core.tokenizer.autoencoder import Decoder, Encoder
 from magvit.core.tokenizer.config import TokenizerConfig
-from magvit.core.tokenizer.quantizer import VectorQuantizer
+from magvit.core.tokenizer.quantizer import Quantizer, VectorQuantizer
 from magvit.errors import MagvitError
 
 
@@ -19,15 +23,25 @@ class VQ3D(nn.Module):
     Config = TokenizerConfig
     temporal_kernel = 3
 
-    def __init__(self, config: TokenizerConfig | None = None):
+    def __init__(self, config: TokenizerConfig | None = None, quantizer: Quantizer | None = None):
         super().__init__()
         self.config = config or TokenizerConfig()
-        self.arch = self.config.architecture()
+        arch = self.config.architecture()
+        if quantizer is None:
+            quantizer = VectorQuantizer(
+                arch.codebook_size, arch.embedding_dim, self.config.commitment_cost,
+                self.config.codebook_cost, self.config.entropy_weight, self.config.entropy_temperature,
+            )
+        elif self.config.embedding_dim not in (None, quantizer.dim):
+            raise MagvitError(
+                f"tokenizer: embedding_dim = {self.config.embedding_dim} but the quantizer takes "
+                f"{quantizer.dim} channels; leave embedding_dim out (the quantizer sets it)"
+            )
+        self.arch = attrs.evolve(arch, embedding_dim=quantizer.dim, codebook_size=quantizer.codebook_size)
+        if self.arch.causal and self.temporal_kernel == 1:
+            raise MagvitError(f"{type(self).__name__} tokenizes every frame alone; causal does not apply")
         self.encoder = Encoder(self.arch, self.temporal_kernel)
-        self.quantizer = VectorQuantizer(
-            self.arch.codebook_size, self.arch.embedding_dim, self.config.commitment_cost,
-            self.config.codebook_cost, self.config.entropy_weight, self.config.entropy_temperature,
-        )
+        self.quantizer = quantizer
         self.decoder = Decoder(self.arch, self.temporal_kernel)
         # `config.checkpoint` is loaded by whoever builds the model from a config (the `vq3d`
         # plugin's factory), not here: constructing a module never reads the disk.
@@ -38,9 +52,21 @@ class VQ3D(nn.Module):
 
     @property
     def codebook_size(self) -> int:
-        return self.arch.codebook_size
+        return self.quantizer.codebook_size
+
+    @property
+    def causal(self) -> bool:
+        return self.arch.causal
 
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        ft, fh, fw = self.factors
+        if self.causal:  # the first frame alone, then groups of ft
+            if frames < 1 or (frames - 1) % ft or height % fh or width % fw:
+                raise MagvitError(
+                    f"{type(self).__name__}: a causal tokenizer takes clips of 1 + k·{ft} frames and "
+                    f"sizes divisible by {fh}x{fw}; got {frames}x{height}x{width} (frames x height x width)"
+                )
+            return (1 + (frames - 1) // ft, height // fh, width // fw)
         shape = (frames, height, width)
         if any(n % f for n, f in zip(shape, self.factors)):
             raise MagvitError(
@@ -74,8 +100,7 @@ class VQ3D(nn.Module):
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         """`(B, 3, T, H, W)` in [0, 1] -> `(B, t, h, w)` int64 codes."""
         self._check_video(video)
-        _, aux = self.quantizer(self.encode_latent(video))
-        return aux["codes"]
+        return self.quantizer.codes(self.encode_latent(video))
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:

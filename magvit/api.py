@@ -40,8 +40,8 @@ __all__ = [
     "MIN_RATIO", "AttentionComponent", "Component", "Fill", "InvalidValue", "MagvitError", "PaddingComponent",
     "Registry", "ScheduleComponent", "Task", "as_component", "as_progress", "at_least",
     "check_mask", "component", "default_component", "finite", "fraction", "hookimpl", "in_range",
-    "latent_mask_for", "latent_mask_from_pixels", "pad_video", "padding", "positive", "ratio_like", "regions",
-    "registries",
+    "latent_mask_for", "latent_mask_from_pixels", "load_tokenizer_checkpoint", "pad_video", "padding",
+    "positive", "ratio_like", "regions", "registries",
 ]
 
 
@@ -153,3 +153,14 @@ def latent_mask_for(task, tokenizer, latent_shape) -> torch.Tensor:
     if getattr(tokenizer, "causal", False):
         return task.latent_mask(tuple(latent_shape), factors, causal=True)
     return task.latent_mask(tuple(latent_shape), factors)
+
+
+def load_tokenizer_checkpoint(model: torch.nn.Module, checkpoint: str) -> torch.nn.Module:
+    """Load a stage-1 run's weights (a run or step folder, or `default`) into a tokenizer
+    `model`, the EMA weights when there are some; what a tokenizer factory does when its config
+    names a `checkpoint`. Returns `model`."""
+    from magvit.core.tokenizer.loading import load_tokenizer_weights
+    from magvit.weights import resolve_model_path
+
+    load_tokenizer_weights(model, str(resolve_model_path(checkpoint)))
+    return model

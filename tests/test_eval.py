@@ -114,18 +114,18 @@ def test_an_interrupted_evaluation_resumes_from_its_partial_results(tmp_path, mo
 
     args = ["eval", "default", "--tasks", "fp,opc", "--samples", "2", "--output", str(tmp_path / "out")]
     assert main([*args[:-2], "--output", str(tmp_path / "straight")]) == 0
-    original = evaluation._run_fold
+    original = evaluation._Run.run_fold
     calls = []
 
-    def interrupted(pipe, task, task_name, *rest):
+    def interrupted(self, task, task_name, fold):
         calls.append(task_name)
         if task_name == "opc":
             raise KeyboardInterrupt
-        return original(pipe, task, task_name, *rest)
+        return original(self, task, task_name, fold)
 
-    monkeypatch.setattr(evaluation, "_run_fold", interrupted)
+    monkeypatch.setattr(evaluation._Run, "run_fold", interrupted)
     assert main(args) == 130
-    monkeypatch.setattr(evaluation, "_run_fold", original)
+    monkeypatch.setattr(evaluation._Run, "run_fold", original)
     assert sorted(p.name for p in (tmp_path / "out" / ".partial").iterdir()) == ["fp-fold0.json", "settings.json"]
     capsys.readouterr()
     assert main([*args, "--resume"]) == 0

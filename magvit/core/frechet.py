@@ -59,6 +59,13 @@ class FeatureStats:
             self._combine(other.count, other._mean, other._m2)
         return self
 
+    def repeated(self, times: int) -> FeatureStats:
+        """The statistics of these samples each seen `times` times (a protocol that cycles a
+        small evaluation set), without extracting them again."""
+        out = FeatureStats(self.dim, self.meta)
+        out.count, out._mean, out._m2 = self.count * times, self._mean.copy(), self._m2 * times
+        return out
+
     def _combine(self, n: int, mean: np.ndarray, m2: np.ndarray) -> None:
         total = self.count + n
         delta = mean - self._mean

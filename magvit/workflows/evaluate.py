@@ -28,6 +28,8 @@ from magvit.core.metrics import masked_psnr, ssim
 from magvit.core.training.distributed import DistContext, all_gather_objects, barrier
 from magvit.errors import MagvitError
 from magvit.workflows.eval_clips import folder_clips, held_out_clips
+from magvit.workflows.eval_protocols import Protocol
+from magvit.workflows.eval_sources import ProtocolClips, TensorClips
 from magvit.workflows.pipeline import Pipeline
 
 METRICS = ("psnr", "ssim", "lpips", "fvd", "is")
@@ -58,10 +60,12 @@ class EvalReport:
     source: str
     folds: int
     extractor: dict[str, Any] | None
+    protocol: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "metrics": list(self.metrics), "folds": self.folds,
-                "extractor": self.extractor, "rows": {row.task: row.to_dict() for row in self.rows}}
+                "protocol": self.protocol, "extractor": self.extractor,
+                "rows": {row.task: row.to_dict() for row in self.rows}}
 
     def table(self) -> str:
         width = max(6, *(len(row.task) + 2 for row in self.rows))
@@ -95,22 +99,28 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("MAGVIT_CACHE", Path.home() / ".cache" / "magvit")) / "real-stats"
 
 
-def _real_stats(extractor, videos: torch.Tensor, key: dict[str, Any], batch: int, mine: list[int],
-                ctx: DistContext) -> FeatureStats:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-    path = _cache_dir() / f"{digest}.npz"
-    if path.is_file():
-        stats = FeatureStats.load(path)
-        if stats.meta == key:
-            return stats
-    share = FeatureStats(meta=key)
-    for b in mine:
-        share.update(extractor(videos[b * batch:(b + 1) * batch]))
-    stats = _merged(share, ctx, key)
-    if ctx.is_main:
-        stats.save(path)
-    barrier(ctx)
-    return stats
+def _real_stats(source, fold: int, has_condition: bool, extractor, batch: int, ctx: DistContext) -> FeatureStats:
+    """The real distribution's features for one fold: each part (clips, times) extracted once,
+    sharded over the ranks, cached on disk under its key, and counted `times` times."""
+    total = FeatureStats()
+    for indices, times in source.real_parts(fold, has_condition):
+        key = {**source.real_key(fold, has_condition), "extractor": extractor.sha256 or "random",
+               "features": extractor.width, "clips": hashlib.sha256(json.dumps(indices).encode()).hexdigest()[:16],
+               "count": len(indices)}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        path = _cache_dir() / f"{digest}.npz"
+        stats = FeatureStats.load(path) if path.is_file() else None
+        if stats is None or stats.meta != key:
+            share = FeatureStats(meta=key)
+            for b in range(ctx.rank, math.ceil(len(indices) / batch), ctx.world_size):
+                videos, _ = source.clips(indices[b * batch:(b + 1) * batch], has_condition)
+                share.update(extractor(source.for_features(videos)))
+            stats = _merged(share, ctx, key)
+            if ctx.is_main:
+                stats.save(path)
+            barrier(ctx)
+        total.merge(stats.repeated(times))
+    return total
 
 
 def _merged(share: FeatureStats, ctx: DistContext, meta: dict[str, Any] | None = None) -> FeatureStats:
@@ -126,10 +136,11 @@ def evaluate(
     *,
     tasks: list[str] | None = None,
     metrics: tuple[str, ...] = ("psnr", "ssim"),
-    samples: int = 16,
-    folds: int = 1,
+    samples: int | None = None,
+    folds: int | None = None,
     seed: int = 0,
     data: str | Path | None = None,
+    protocol: Protocol | None = None,
     extractor=None,
     classifier=None,
     perceptual=None,
@@ -138,12 +149,18 @@ def evaluate(
     progress: bool = True,
     ctx: DistContext | None = None,
     partial_dir: str | Path | None = None,
+    save_every: float = 60.0,
 ) -> EvalReport:
-    """Score every task. Under torchrun (`ctx`), the clips' batches are dealt round-robin to
-    the ranks and the scores and feature statistics gathered: each batch is generated with its
-    own seed, so any number of processes gives the statistics of one. With `partial_dir`, each
-    finished (task, fold) is kept there and skipped when the evaluation runs again (--resume)."""
+    """Score every task. Without a `protocol`, on the model's held-out clips (or the first clips
+    of `data`), every fold the same clips with new seeds (default 16 clips, 1 fold); with one, on
+    the protocol's clips of the folder `data` (its samples and folds unless given). Under
+    torchrun (`ctx`), the batches are dealt round-robin to the ranks and the scores and feature
+    statistics gathered: each batch is generated with its own seed, so any number of processes
+    gives the statistics of one. With `partial_dir`, finished (task, fold)s and, every
+    `save_every` seconds, each rank's progress inside a fold are kept there for --resume."""
     ctx = ctx or DistContext()
+    folds = folds or (protocol.folds if protocol else 1)
+    samples = samples or (protocol.samples if protocol else 16)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise MagvitError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}")
@@ -158,28 +175,37 @@ def evaluate(
         raise MagvitError("IS needs the C3D network's weights: --c3d-weights PATH (docs/evaluation.md)")
     if "is" in metrics and samples < 10:
         raise MagvitError(f"IS is computed over 10 splits: it needs at least 10 samples, got {samples}")
-    pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device)
+    if protocol is not None and data is None:
+        raise MagvitError(f"protocol {protocol.name} runs on a folder of videos: give --data DIR")
+    overrides = protocol.decoder if protocol else {}
+    pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device, **overrides)
     names = list(tasks or pipe.task_names)
     missing = [t for t in names if t not in pipe.task_names]
     if missing:
         raise MagvitError(f"the model was not trained for task(s) {', '.join(missing)}; it knows "
                           f"{', '.join(pipe.task_names)}")
-    videos, labels = folder_clips(pipe, data, samples, seed) if data else held_out_clips(pipe, samples, seed)
-    mine = [b for b in range(math.ceil(len(videos) / batch_size)) if b % ctx.world_size == ctx.rank]
-    real = None
-    if "fvd" in metrics:
+    if protocol is not None:
+        if tuple(pipe.clip_shape) != (protocol.frames, protocol.resolution, protocol.resolution):
+            raise MagvitError(
+                f"protocol {protocol.name} scores {protocol.frames}x{protocol.resolution}x{protocol.resolution} "
+                f"clips; this model makes {'x'.join(map(str, pipe.clip_shape))}")
+        source = ProtocolClips(protocol, str(data), pipe.device, seed, samples)
+    else:
+        videos, labels = folder_clips(pipe, data, samples, seed) if data else held_out_clips(pipe, samples, seed)
         key = {"data": str(data or pipe.bundle.experiment.data.to_dict()), "split": "eval", "seed": seed,
-               "samples": len(videos), "clip": list(pipe.clip_shape), "extractor": extractor.sha256 or "random",
-               "features": extractor.width}
-        real = _real_stats(extractor, videos.cpu(), key, batch_size, mine, ctx)
-    bar = tqdm(total=len(names) * folds * sum(len(videos[b * batch_size:(b + 1) * batch_size]) for b in mine),
-               desc="eval", unit="clip", disable=not progress or not ctx.is_main, dynamic_ncols=True)
-    rows = []
+               "samples": len(videos), "clip": list(pipe.clip_shape)}
+        source = TensorClips(videos, labels, key)
+    batches = math.ceil(source.samples / batch_size)
+    mine = [b for b in range(batches) if b % ctx.world_size == ctx.rank]
+    per_fold = sum(min(batch_size, source.samples - b * batch_size) for b in mine)
+    bar = tqdm(total=len(names) * folds * per_fold, desc="eval", unit="clip",
+               disable=not progress or not ctx.is_main, dynamic_ncols=True)
+    run = _Run(pipe, source, metrics, seed, extractor, classifier, perceptual, batch_size, mine, ctx, bar,
+               partial_dir, save_every)
     with bar:
-        for task_name in names:
-            rows.append(_score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor,
-                                    real, batch_size, mine, ctx, bar, partial_dir, classifier, perceptual))
-    return EvalReport(rows, tuple(metrics), str(checkpoint), folds, _extractor_info(extractor))
+        rows = [run.score_task(task_name, folds) for task_name in names]
+    report = EvalReport(rows, tuple(metrics), str(checkpoint), folds, _extractor_info(extractor))
+    return attrs.evolve(report, protocol=protocol.to_dict() if protocol else None)
 
 
 def evaluate_tokenizer(
@@ -231,70 +257,144 @@ def evaluate_tokenizer(
     return EvalReport([row], tuple(metrics), str(checkpoint), 1, _extractor_info(extractor))
 
 
-def _score_task(pipe, task_name, videos, labels, metrics, folds, seed, extractor, real, batch_size,
-                mine, ctx, bar, partial_dir, classifier=None, perceptual=None) -> TaskScores:
-    task = pipe.task(task_name)
-    start = time.perf_counter()
-    psnrs, ssims, lpipses, fvds, inceptions = [], [], [], [], []
-    for fold in range(folds):
-        done = _load_partial(partial_dir, task_name, fold)
-        if done is None:
-            done = _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real,
-                             batch_size, mine, ctx, bar, classifier, perceptual)
-            if ctx.is_main:
-                _save_partial(partial_dir, task_name, fold, done)
-        psnrs += done["psnr"]
-        ssims += done["ssim"]
-        lpipses += [v for v in done.get("lpips", []) if v is not None]
-        if done["fvd"] is not None:
-            fvds.append(done["fvd"])
-        if done.get("is") is not None:
-            inceptions.append(done["is"])
-    fvd, fvd_std = fold_mean_std(fvds) if fvds else (None, None)
-    inception, inception_std = (fold_mean_std([m for m, _ in inceptions]) if len(inceptions) > 1
-                                else inceptions[0] if inceptions else (None, None))
-    mean = lambda values: sum(values) / len(values) if values else None  # noqa: E731
-    return TaskScores(
-        task=task_name, samples=len(videos), seconds=time.perf_counter() - start,
-        psnr=mean(psnrs) if "psnr" in metrics else None, ssim=mean(ssims) if "ssim" in metrics else None,
-        lpips=mean(lpipses) if "lpips" in metrics else None,
-        fvd=fvd if fvd is None or math.isfinite(fvd) else None, fvd_std=fvd_std,
-        inception=inception, inception_std=inception_std,
-    )
+@attrs.define
+class _Run:
+    """One evaluation's fixed parts; `score_task` runs every fold of a task."""
+
+    pipe: Pipeline
+    source: Any
+    metrics: tuple[str, ...]
+    seed: int
+    extractor: Any
+    classifier: Any
+    perceptual: Any
+    batch_size: int
+    mine: list[int]
+    ctx: DistContext
+    bar: Any
+    partial_dir: Any
+    save_every: float
+
+    def score_task(self, task_name: str, folds: int) -> TaskScores:
+        task = self.pipe.task(task_name)
+        start = time.perf_counter()
+        psnrs, ssims, lpipses, fvds, inceptions = [], [], [], [], []
+        for fold in range(folds):
+            done = _load_partial(self.partial_dir, task_name, fold)
+            if done is None:
+                done = self.run_fold(task, task_name, fold)
+                if self.ctx.is_main:
+                    _save_partial(self.partial_dir, task_name, fold, done)
+            psnrs += done["psnr"]
+            ssims += done["ssim"]
+            lpipses += [v for v in done.get("lpips", []) if v is not None]
+            if done["fvd"] is not None:
+                fvds.append(done["fvd"])
+            if done.get("is") is not None:
+                inceptions.append(done["is"])
+        fvd, fvd_std = fold_mean_std(fvds) if fvds else (None, None)
+        inception, inception_std = (fold_mean_std([m for m, _ in inceptions]) if len(inceptions) > 1
+                                    else inceptions[0] if inceptions else (None, None))
+        mean = lambda values: sum(values) / len(values) if values else None  # noqa: E731
+        metrics = self.metrics
+        return TaskScores(
+            task=task_name, samples=self.source.samples, seconds=time.perf_counter() - start,
+            psnr=mean(psnrs) if "psnr" in metrics else None, ssim=mean(ssims) if "ssim" in metrics else None,
+            lpips=mean(lpipses) if "lpips" in metrics else None,
+            fvd=fvd if fvd is None or math.isfinite(fvd) else None, fvd_std=fvd_std,
+            inception=inception, inception_std=inception_std,
+        )
+
+    def run_fold(self, task, task_name: str, fold: int) -> dict:
+        """This rank's batches of one fold; returns everyone's per-clip scores and the FVD."""
+        pipe, source, bs = self.pipe, self.source, self.batch_size
+        real = None
+        if "fvd" in self.metrics:
+            real = _real_stats(source, fold, task.has_condition, self.extractor, bs, self.ctx)
+        progress = _FoldProgress.load(self.partial_dir, task_name, fold, self.ctx.rank)
+        last_save = time.monotonic()
+        for b in self.mine:
+            count = min(bs, source.samples - b * bs)
+            if b in progress.batches:
+                self.bar.update(count)
+                continue
+            indices = [source.index(fold, b * bs + j) for j in range(count)]
+            videos, labels = source.clips(indices, task.has_condition)
+            batch_seed = self.seed + 1_000_003 * fold + b  # a batch's samples do not depend on the ranks
+            if task.has_condition:
+                result = pipe.generate(task_name, videos, seed=batch_seed, batch_size=bs,
+                                       label=labels if task.needs_class else None)
+            else:
+                result = pipe.generate(task_name, None, label=labels.tolist(), seed=batch_seed, batch_size=bs)
+            generated, truth = result.video.cpu(), videos.cpu()
+            if task.has_condition:
+                psnr = masked_psnr(generated, truth, ~result.pixel_mask.cpu()).tolist()
+                lpips = (self.perceptual(generated, truth).tolist() if self.perceptual is not None
+                         else [None] * len(psnr))
+                progress.scores += [[b, i, p, s, lp] for i, (p, s, lp)
+                                    in enumerate(zip(psnr, ssim(generated, truth).tolist(), lpips))]
+            if real is not None:
+                progress.fake.update(self.extractor(source.for_features(generated)))
+            if self.classifier is not None:
+                progress.probabilities.append([b, self.classifier(source.for_features(generated)).tolist()])
+            progress.batches.add(b)
+            self.bar.update(count)
+            if time.monotonic() - last_save > self.save_every:
+                progress.save(self.partial_dir, task_name, fold, self.ctx.rank)
+                last_save = time.monotonic()
+        ctx = self.ctx
+        everyone = sorted(s for part in all_gather_objects(progress.scores, ctx) for s in part)  # clip order
+        fvd = frechet_distance(real, _merged(progress.fake, ctx)) if real is not None else None
+        inception = None
+        if self.classifier is not None:
+            ordered = sorted((b, p) for part in all_gather_objects(progress.probabilities, ctx) for b, p in part)
+            inception = inception_score(torch.cat([torch.tensor(p) for _, p in ordered]), splits=10)
+        _FoldProgress.remove(self.partial_dir, task_name, fold, ctx.rank)
+        return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone],
+                "lpips": [s[4] for s in everyone], "fvd": fvd, "is": inception}
 
 
-def _run_fold(pipe, task, task_name, videos, labels, fold, seed, extractor, real, batch_size, mine, ctx, bar,
-              classifier=None, perceptual=None):
-    """This rank's batches of one fold; returns everyone's per-clip scores and the FVD."""
-    scores, fake, probabilities = [], FeatureStats(), []
-    for b in mine:
-        rows = slice(b * batch_size, (b + 1) * batch_size)
-        batch_seed = seed + 1_000_003 * fold + b  # a batch's samples do not depend on the ranks
-        if task.has_condition:
-            result = pipe.generate(task_name, videos[rows], seed=batch_seed, batch_size=batch_size,
-                                   label=labels[rows] if task.needs_class else None)
-        else:
-            result = pipe.generate(task_name, None, label=labels[rows].tolist(), seed=batch_seed,
-                                   batch_size=batch_size)
-        generated, truth = result.video.cpu(), videos[rows].cpu()
-        if task.has_condition:
-            psnr = masked_psnr(generated, truth, ~result.pixel_mask.cpu()).tolist()
-            lpips = perceptual(generated, truth).tolist() if perceptual is not None else [None] * len(psnr)
-            scores += [(b, i, p, s, lp) for i, (p, s, lp)
-                       in enumerate(zip(psnr, ssim(generated, truth).tolist(), lpips))]
-        if real is not None:
-            fake.update(extractor(generated))
-        if classifier is not None:
-            probabilities.append((b, classifier(generated)))
-        bar.update(len(generated))
-    everyone = sorted(s for part in all_gather_objects(scores, ctx) for s in part)  # clip order
-    fvd = frechet_distance(real, _merged(fake, ctx)) if real is not None else None
-    inception = None
-    if classifier is not None:
-        ordered = sorted((b, p) for part in all_gather_objects(probabilities, ctx) for b, p in part)
-        inception = inception_score(torch.cat([p for _, p in ordered]), splits=10)
-    return {"psnr": [s[2] for s in everyone], "ssim": [s[3] for s in everyone],
-            "lpips": [s[4] for s in everyone], "fvd": fvd, "is": inception}
+@attrs.define
+class _FoldProgress:
+    """One rank's finished batches of a fold (scores, fake-feature statistics, class
+    probabilities), saved now and then so --resume continues inside the fold."""
+
+    batches: set[int] = attrs.field(factory=set)
+    scores: list = attrs.field(factory=list)
+    fake: FeatureStats = attrs.field(factory=FeatureStats)
+    probabilities: list = attrs.field(factory=list)
+
+    @staticmethod
+    def _paths(partial_dir, task_name: str, fold: int, rank: int) -> tuple[Path, Path] | None:
+        if partial_dir is None:
+            return None
+        stem = Path(partial_dir) / f"{task_name}-fold{fold}-rank{rank}"
+        return stem.with_suffix(".progress.json"), stem.with_suffix(".fake.npz")
+
+    @classmethod
+    def load(cls, partial_dir, task_name: str, fold: int, rank: int) -> _FoldProgress:
+        paths = cls._paths(partial_dir, task_name, fold, rank)
+        if paths is None or not paths[0].is_file():
+            return cls()
+        record = json.loads(paths[0].read_text())
+        fake = FeatureStats.load(paths[1]) if paths[1].is_file() else FeatureStats()
+        return cls(set(record["batches"]), record["scores"], fake, record["probabilities"])
+
+    def save(self, partial_dir, task_name: str, fold: int, rank: int) -> None:
+        paths = self._paths(partial_dir, task_name, fold, rank)
+        if paths is None:
+            return
+        if self.fake.count:
+            self.fake.save(paths[1])
+        record = {"batches": sorted(self.batches), "scores": self.scores, "probabilities": self.probabilities}
+        with atomic_output(paths[0]) as tmp:  # written last: it names what the statistics hold
+            tmp.write_text(json.dumps(record))
+
+    @classmethod
+    def remove(cls, partial_dir, task_name: str, fold: int, rank: int) -> None:
+        paths = cls._paths(partial_dir, task_name, fold, rank)
+        for path in paths or ():
+            path.unlink(missing_ok=True)
 
 
 def _partial_path(partial_dir, task_name: str, fold: int) -> Path | None:

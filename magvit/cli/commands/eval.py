@@ -6,6 +6,9 @@ from pathlib import Path
 
 from magvit.cli.arguments import device, integer, output_folder
 from magvit.errors import MagvitError
+from magvit.workflows.eval_protocols import PROTOCOLS
+
+PROTOCOL_NAMES = {name: p.summary for name, p in PROTOCOLS.items()}
 
 
 def _names(text: str) -> list[str]:
@@ -18,14 +21,18 @@ def _names(text: str) -> list[str]:
 def register(sub) -> None:
     p = sub.add_parser("eval", help="generate for every task and score it (PSNR, SSIM, FVD); for a "
                                     "tokenizer run, its reconstructions")
-    p.add_argument("checkpoint", help="a stage-2 run or checkpoint, an exported folder, `default`, or a "
-                                      "tokenizer (stage-1) run")
+    p.add_argument("checkpoint", help="a stage-2 run or checkpoint, an exported folder, `default`, a "
+                                      "tokenizer (stage-1) run, or an experiment (its run folder)")
     p.add_argument("--data", type=Path, help="a folder of videos to evaluate on (default: the held-out "
                                              "clips of the model's own training data)")
     p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
     p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, lpips, fvd, is")
-    p.add_argument("--samples", type=integer(1), default=16, help="clips per task")
-    p.add_argument("--folds", type=integer(1), default=1, help="generations per task for FVD's mean ± std")
+    p.add_argument("--protocol", choices=sorted(PROTOCOL_NAMES),
+                   help="a paper protocol on the --data folder (samples, folds, resolution, real clips, "
+                        "decoding): " + "; ".join(PROTOCOL_NAMES))
+    p.add_argument("--samples", type=integer(1), help="clips per task and fold (default 16, or the protocol's)")
+    p.add_argument("--folds", type=integer(1),
+                   help="generations per task for FVD's mean ± std (default 1, or the protocol's 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=integer(1), default=8)
     p.add_argument("--i3d-weights", default="", help="the I3D file FVD needs (docs/evaluation.md)")
@@ -53,6 +60,9 @@ def run(args) -> int:
         raise MagvitError(f"--data {args.data} is not a folder of videos")
     if args.resume and args.output is None:
         raise MagvitError("--resume continues from the partial results in --output; give --output")
+    if args.protocol and args.data is None:
+        raise MagvitError(f"--protocol {args.protocol} runs on a folder of videos: give --data DIR")
+    args.checkpoint = _run_of(args.checkpoint)
     extractor = None
     if "fvd" in args.metrics and args.i3d_weights:
         extractor = registries().feature_extractors.create(
@@ -69,7 +79,10 @@ def run(args) -> int:
     if _is_stage_one(args.checkpoint):  # a tokenizer run: reconstruction quality
         if args.tasks:
             raise MagvitError(f"{args.checkpoint} is a tokenizer (stage 1) run: it has no tasks; drop --tasks")
-        report = evaluate_tokenizer(args.checkpoint, metrics=tuple(args.metrics), samples=args.samples,
+        if args.protocol:
+            raise MagvitError(f"{args.checkpoint} is a tokenizer (stage 1) run; protocols score generation: "
+                              "drop --protocol")
+        report = evaluate_tokenizer(args.checkpoint, metrics=tuple(args.metrics), samples=args.samples or 16,
                                     seed=args.seed, data=args.data, extractor=extractor,
                                     batch_size=args.batch_size)
     else:
@@ -84,13 +97,16 @@ def run(args) -> int:
 
 def _evaluate_models(args, extractor, classifier=None, perceptual=None):
     """Under torchrun the ranks share the clips; rank 0 returns the report, the others None."""
+    import os
     import shutil
 
     from magvit.core.training import barrier, cleanup, setup_distributed
+    from magvit.workflows.eval_protocols import protocol
     from magvit.workflows.evaluate import evaluate
 
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
+                "protocol": args.protocol, "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
                 "lpips": perceptual.sha256 if perceptual else None}
@@ -102,6 +118,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
         barrier(ctx)
         report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
+                          protocol=protocol(args.protocol) if args.protocol else None,
                           batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:
@@ -138,3 +155,24 @@ def _is_stage_one(checkpoint: str) -> bool:
     from magvit.workflows.bundle import BUNDLE_FILE
 
     return not (resolve_checkpoint(resolve_model_path(checkpoint)) / BUNDLE_FILE).is_file()
+
+
+def _run_of(name: str) -> str:
+    """A checkpoint as given, or, for an experiment name or file, the run folder it trains."""
+    if name == "default" or Path(name).exists() or "/" in name.rstrip("/") and not name.endswith(".toml"):
+        return name
+    from magvit.registry.toml_files import find_experiment
+
+    try:
+        source = find_experiment(name)
+    except MagvitError:
+        return name  # not an experiment either: the checkpoint error names the problem
+    from magvit.registry.experiment import load_experiment
+
+    exp = load_experiment(str(source))
+    run = Path(exp.run.output_dir) / exp.run.name
+    if not run.exists():
+        stage = "transformer" if exp.transformer is not None else "tokenizer"
+        raise MagvitError(f"experiment {name} trains {run}, which does not exist yet; train it first "
+                          f"(`magvit train {stage} {name}`) or give a checkpoint")
+    return str(run)

@@ -9,6 +9,10 @@ import os
 # Subprocesses the tests start inherit this through the environment.
 # OMP_NUM_THREADS=2 runs them with two (the suite must pass with 1 or 2).
 THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+# Generation in fp32 on every CI machine: "auto" picks bf16 where the CPU has bf16 instructions
+# (AMX, AVX-512 BF16) and fp32 elsewhere, which would make generated numbers machine-dependent.
+# tests/test_precision.py runs the bf16 path on purpose.
+os.environ.setdefault("MAGVIT_PRECISION", "fp32")
 
 import types  # noqa: E402
 

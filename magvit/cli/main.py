@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from magvit import __version__
-from magvit.cli.arguments import Parser
+from magvit.cli.arguments import Parser, integer
 from magvit.errors import MagvitError
 
 
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"magvit {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (for bug reports)")
+    parser.add_argument("--threads", type=integer(1),
+                        help="CPU threads (default: OMP_NUM_THREADS, else the cores this process may use)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from magvit.core.threads import apply_thread_policy
+
+        args.thread_policy = apply_thread_policy(args.threads)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("magvit: interrupted", file=sys.stderr)

@@ -99,6 +99,7 @@ def run_demo(
     label: int = 0,
     seed: int = 0,
     device: str = "auto",
+    precision: str | None = None,
     progress: bool = True,
 ) -> DemoReport:
     start = time.perf_counter()
@@ -107,7 +108,7 @@ def run_demo(
         raise MagvitError(f"demo output {out} is a file; give a folder")
     if clips < 1:
         raise MagvitError(f"clips must be at least 1, got {clips}")
-    pipe = Pipeline.from_checkpoint(checkpoint, device=device)
+    pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:

@@ -150,6 +150,7 @@ def evaluate(
     ctx: DistContext | None = None,
     partial_dir: str | Path | None = None,
     save_every: float = 60.0,
+    precision: str | None = None,
 ) -> EvalReport:
     """Score every task. Without a `protocol`, on the model's held-out clips (or the first clips
     of `data`), every fold the same clips with new seeds (default 16 clips, 1 fold); with one, on
@@ -178,7 +179,8 @@ def evaluate(
     if protocol is not None and data is None:
         raise MagvitError(f"protocol {protocol.name} runs on a folder of videos: give --data DIR")
     overrides = protocol.decoder if protocol else {}
-    pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device, **overrides)
+    pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device,
+                                    precision=precision, **overrides)
     names = list(tasks or pipe.task_names)
     missing = [t for t in names if t not in pipe.task_names]
     if missing:

@@ -7,7 +7,9 @@
 Per batch: the task pads the condition video, the tokenizer turns it into condition tokens z̃,
 the decoder generates the latent tokens from the transformer's logits (prefix `[prompt,
 class]`), and the tokenizer decodes them back to pixels. Everything runs without gradients,
-and one seed reproduces the whole call.
+and one seed reproduces the whole call. `precision` ("auto": bf16 on CUDA and on CPUs with bf16
+instructions, else fp32; or MAGVIT_PRECISION) runs the networks under autocast; quantizer
+distances, the decoders' softmax, Gumbel noise and schedule stay in fp32.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from magvit.api import latent_mask_for
 from magvit.core.decoding.model_logits import PrefixedLogits
 from magvit.core.tokens import build_sequence
+from magvit.core.training.precision import inference_autocast, resolve_inference_precision
 from magvit.core.video_io import read_video
 from magvit.errors import MagvitError
 from magvit.registry import registries
@@ -48,35 +51,36 @@ class Result:
 
 
 class Pipeline:
-    def __init__(self, bundle: Any, decoder: Any = None, **overrides: Any):
+    def __init__(self, bundle: Any, decoder: Any = None, *, precision: str | None = None, **overrides: Any):
         """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
         tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
-        `make_decoder`."""
+        `make_decoder`; `precision`: "auto" (default), "fp32", "bf16" or "fp16"."""
         self.bundle = bundle
         self.transformer = bundle.transformer.eval()
         self.tokenizer = bundle.tokenizer.eval()
         self.vocab = bundle.vocab
         self.device = next(self.transformer.parameters()).device
+        self.precision = resolve_inference_precision(self.device, precision)
         self.decoder = self.make_decoder(decoder, **overrides)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
-                        **overrides: Any) -> Pipeline:
+                        precision: str | None = None, **overrides: Any) -> Pipeline:
         from magvit.core.training.distributed import resolve_device
         from magvit.workflows.bundle import load_bundle
 
-        return cls(load_bundle(path, device=resolve_device(device)), decoder, **overrides)
+        return cls(load_bundle(path, device=resolve_device(device)), decoder, precision=precision, **overrides)
 
     @classmethod
     def from_pretrained(cls, name: str | Path, *, device: str = "auto", decoder: Any = None,
                         revision: str | None = None, cache_dir: str | Path | None = None,
-                        **overrides: Any) -> Pipeline:
+                        precision: str | None = None, **overrides: Any) -> Pipeline:
         """A model folder written by `magvit export` (or any checkpoint `from_checkpoint` takes),
         or a hub id (`owner/name`) downloaded with `huggingface_hub` into its cache."""
         from magvit.workflows.hub import pretrained_path
 
         path = pretrained_path(name, revision=revision, cache_dir=cache_dir)
-        return cls.from_checkpoint(path, device=device, decoder=decoder, **overrides)
+        return cls.from_checkpoint(path, device=device, decoder=decoder, precision=precision, **overrides)
 
     # -- what the bundle says --------------------------------------------------------------
     @property
@@ -190,6 +194,10 @@ class Pipeline:
         return labels
 
     def _generate_batch(self, name, task, clips, labels, decoder, generator, progress) -> Result:
+        with inference_autocast(self.device, self.precision):
+            return self._generate_batch_in_precision(name, task, clips, labels, decoder, generator, progress)
+
+    def _generate_batch_in_precision(self, name, task, clips, labels, decoder, generator, progress) -> Result:
         clock = _Clock(self.device)
         batch, (frames, height, width) = clips.shape[0], self.clip_shape
         latent_shape = tuple(self.tokenizer.latent_shape(frames, height, width))
@@ -217,7 +225,7 @@ class Pipeline:
         transformer_s = clock.lap()
 
         tokens = tokens.view(batch, *latent_shape)
-        video = self.tokenizer.decode(tokens).clamp(0, 1)
+        video = self.tokenizer.decode(tokens).float().clamp(0, 1)
         if not bool(torch.isfinite(video).all()):
             raise MagvitError("the tokenizer decoded NaN pixels; the checkpoint's tokenizer weights are broken")
         return Result(name, padded, video, tokens, pixel_mask.cpu(),

@@ -46,6 +46,9 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted evaluation from the partial results in --output")
     p.add_argument("--device", type=device, default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
+                   help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
+                        "instructions, else fp32; or MAGVIT_PRECISION)")
     p.set_defaults(func=run)
 
 
@@ -106,7 +109,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
 
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
-                "protocol": args.protocol, "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+                "protocol": args.protocol, "precision": args.precision, "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
                 "lpips": perceptual.sha256 if perceptual else None}
@@ -119,6 +122,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
         report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
                           protocol=protocol(args.protocol) if args.protocol else None,
+                          precision=args.precision,
                           batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:

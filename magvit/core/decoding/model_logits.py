@@ -21,17 +21,19 @@ class PrefixedLogits:
 
     def __call__(self, latent: torch.Tensor) -> torch.Tensor:
         p = self.prefix.shape[1]
+        # Logits leave in fp32 whatever the transformer ran in: softmax, Gumbel noise and the
+        # schedule's ranking are computed in fp32 by the decoders.
         if not self.causal:
-            return self.transformer(torch.cat([self.prefix, latent], dim=1))[:, p:]
+            return self.transformer(torch.cat([self.prefix, latent], dim=1))[:, p:].float()
         sequence = torch.cat([self.prefix, latent[:, :-1]], dim=1)
-        return self.transformer(sequence, causal=True)[:, p - 1:]
+        return self.transformer(sequence, causal=True)[:, p - 1:].float()
 
     # -- the KV-cache protocol (used by the autoregressive decoder when causal) ---------------
     def start(self, batch_size: int):
         if batch_size != self.prefix.shape[0]:
             raise ValueError(f"prefix has batch {self.prefix.shape[0]}, asked for {batch_size}")
         cache = self.transformer.new_kv_cache(batch_size, self.transformer.config.num_positions)
-        return cache, self.transformer.forward_cached(self.prefix, cache)[:, -1]
+        return cache, self.transformer.forward_cached(self.prefix, cache)[:, -1].float()
 
     def step(self, cache, tokens: torch.Tensor) -> torch.Tensor:
-        return self.transformer.forward_cached(tokens, cache)
+        return self.transformer.forward_cached(tokens, cache).float()

@@ -9,7 +9,9 @@ import torch
 
 from magvit.errors import MagvitError
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")  # training
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # generation; auto = bf16 where it is fast
+_HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class NonFiniteLossError(MagvitError):
@@ -52,3 +54,40 @@ def check_finite(value: torch.Tensor | float, *, step: int, name: str) -> None:
             return
         bad = float(value)
     raise NonFiniteLossError(name, bad, step)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_inference_precision(device: str | torch.device, precision: str | None = None) -> str:
+    """`precision` (or MAGVIT_PRECISION, else "auto") made concrete for `device`: "auto" is
+    bf16 on CUDA devices that support it and on CPUs with bf16 instructions, else fp32."""
+    import os
+
+    precision = precision or os.environ.get("MAGVIT_PRECISION") or "auto"
+    if precision not in INFERENCE_PRECISIONS:
+        raise MagvitError(f"unknown precision {precision!r}; choose one of {', '.join(INFERENCE_PRECISIONS)}")
+    if precision != "auto":
+        if precision == "fp16" and _device_type(device) == "cpu":
+            raise MagvitError("fp16 runs on CUDA only; on a CPU use bf16 or fp32")
+        return precision
+    if _device_type(device) == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if _device_type(device) == "cpu" and cpu_has_fast_bf16() else "fp32"
+
+
+def inference_autocast(device: str | torch.device, precision: str):
+    """Autocast for generation in a concrete precision ("fp32": none)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=_device_type(device), dtype=_HALF[precision])

@@ -91,3 +91,31 @@ def test_the_bundled_model_in_bf16_scores_like_fp32():
 def test_cli_names_a_precision_the_device_cannot_run(capsys):
     assert main(["demo", "--clips", "1", "--precision", "fp16", "--device", "cpu"]) == 2
     assert "fp16 runs on CUDA only; on a CPU use bf16 or fp32" in capsys.readouterr().err
+
+
+def test_guidance_runs_both_prefixes_in_one_batched_forward():
+    from magvit.core.decoding.model_logits import GuidedPair
+    from magvit.core.tokens import build_sequence
+
+    pipe = Pipeline.from_checkpoint("default", precision="fp32", guidance_scale=1.5)
+    latent = torch.randint(0, pipe.vocab.codebook_size, (2, 256), generator=torch.Generator().manual_seed(0))
+    empty, labels = latent[:, :0], torch.tensor([1, 2])
+    cond_prefix = build_sequence(pipe.vocab, empty, "cfp", labels)
+    uncond_prefix = build_sequence(pipe.vocab, empty, "cfp", None)
+    pair = GuidedPair(pipe.transformer, cond_prefix, uncond_prefix)
+    other = latent.flip(0)
+    with torch.inference_mode():
+        cond, uncond = pair.with_unconditional(latent, other)
+        assert cond.shape == uncond.shape == (2, 256, pipe.vocab.codebook_size)
+        assert torch.allclose(cond, PrefixedLogits(pipe.transformer, cond_prefix)(latent), atol=1e-4)
+        assert torch.allclose(uncond, PrefixedLogits(pipe.transformer, uncond_prefix)(other), atol=1e-4)
+        assert torch.equal(pair(latent), PrefixedLogits(pipe.transformer, cond_prefix)(latent))
+        assert torch.equal(pair.uncond(other), PrefixedLogits(pipe.transformer, uncond_prefix)(other))
+    calls = []
+    hook = pipe.transformer.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    try:
+        clips = torch.stack([pipe.bundle.experiment.data.build().make("eval", seed=0)[i]["video"] for i in range(2)])
+        pipe.generate("cfp", clips, label=[1, 2], seed=0)
+    finally:
+        hook.remove()
+    assert calls == [4] * 12  # 12 COMMIT steps, each one forward of 2 x batch 2

@@ -24,7 +24,7 @@ import attrs
 import torch
 
 from magvit.api import latent_mask_for
-from magvit.core.decoding.model_logits import PrefixedLogits
+from magvit.core.decoding.model_logits import GuidedPair, PrefixedLogits
 from magvit.core.tokens import build_sequence
 from magvit.core.training.precision import inference_autocast, resolve_inference_precision
 from magvit.core.video_io import read_video
@@ -214,12 +214,15 @@ class Pipeline:
         causal = getattr(decoder, "causal", False)
         prompt = name if self.vocab.task_names else None
         empty = cond_tokens[:, :0]
-        logits_fn = PrefixedLogits(self.transformer, build_sequence(self.vocab, empty, prompt, labels),
-                                   causal)
-        uncond_fn = None
+        prefix = build_sequence(self.vocab, empty, prompt, labels)
+        logits_fn, uncond_fn = PrefixedLogits(self.transformer, prefix, causal), None
         if getattr(decoder, "guidance_scale", 0):
-            uncond_fn = PrefixedLogits(self.transformer,
-                                       build_sequence(self.vocab, empty, prompt, None), causal)
+            uncond_prefix = build_sequence(self.vocab, empty, prompt, None)
+            if causal:
+                uncond_fn = PrefixedLogits(self.transformer, uncond_prefix, causal)
+            else:  # both in one batched forward
+                logits_fn = GuidedPair(self.transformer, prefix, uncond_prefix)
+                uncond_fn = logits_fn.uncond
         tokens = decoder.decode(logits_fn, cond_tokens, cond_mask, generator=generator,
                                 uncond_logits_fn=uncond_fn, progress=progress)
         transformer_s = clock.lap()

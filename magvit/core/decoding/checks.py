@@ -58,11 +58,18 @@ def guided_logits(logits_fn: Callable[[torch.Tensor], torch.Tensor], tokens: tor
                   codebook_size: int, where: str, guidance_scale: float = 0.0,
                   uncond_logits_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
                   uncond_tokens: torch.Tensor | None = None) -> torch.Tensor:
-    """`logits + s * (logits - uncond_logits)` (classifier-free guidance; s = 0: plain logits)."""
-    logits = check_logits(logits_fn(tokens), tuple(tokens.shape), codebook_size, where)
-    if guidance_scale == 0:
-        return logits
-    uncond = uncond_logits_fn(tokens if uncond_tokens is None else uncond_tokens)
+    """`logits + s * (logits - uncond_logits)` (classifier-free guidance; s = 0: plain logits).
+    A logits_fn with `with_unconditional(tokens, uncond_tokens)` gives both in one call."""
+    uncond_tokens = tokens if uncond_tokens is None else uncond_tokens
+    both = getattr(logits_fn, "with_unconditional", None)
+    if guidance_scale != 0 and both is not None:
+        logits, uncond = both(tokens, uncond_tokens)
+        logits = check_logits(logits, tuple(tokens.shape), codebook_size, where)
+    else:
+        logits = check_logits(logits_fn(tokens), tuple(tokens.shape), codebook_size, where)
+        if guidance_scale == 0:
+            return logits
+        uncond = uncond_logits_fn(uncond_tokens)
     uncond = check_logits(uncond, tuple(tokens.shape), codebook_size, f"{where} (unconditional)")
     return logits + guidance_scale * (logits - uncond)
 

@@ -37,3 +37,30 @@ class PrefixedLogits:
 
     def step(self, cache, tokens: torch.Tensor) -> torch.Tensor:
         return self.transformer.forward_cached(tokens, cache).float()
+
+
+class GuidedPair:
+    """Classifier-free guidance in one batched forward. Called, it is the conditional logits_fn;
+    `uncond` is the unconditional one; `with_unconditional(tokens, uncond_tokens)` runs both
+    prefixes in one forward of batch 2B and returns both logits, which `guided_logits` uses
+    when the logits_fn offers it. Bidirectional models only."""
+
+    def __init__(self, transformer: nn.Module, cond_prefix: torch.Tensor, uncond_prefix: torch.Tensor):
+        if cond_prefix.shape != uncond_prefix.shape:
+            raise ValueError(f"prefixes differ in shape: {tuple(cond_prefix.shape)} and {tuple(uncond_prefix.shape)}")
+        self.transformer, self.cond_prefix, self.uncond_prefix = transformer, cond_prefix, uncond_prefix
+
+    def _run(self, prefix: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        return self.transformer(torch.cat([prefix, latent], dim=1))[:, prefix.shape[1]:].float()
+
+    def __call__(self, latent: torch.Tensor) -> torch.Tensor:
+        return self._run(self.cond_prefix, latent)
+
+    def uncond(self, latent: torch.Tensor) -> torch.Tensor:
+        return self._run(self.uncond_prefix, latent)
+
+    def with_unconditional(self, latent: torch.Tensor, uncond_latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = latent.shape[0]
+        both = self._run(torch.cat([self.cond_prefix, self.uncond_prefix]),
+                         torch.cat([latent, uncond_latent]))                  # (2B, N, C)
+        return both[:b], both[b:]

@@ -119,3 +119,12 @@ def test_guidance_runs_both_prefixes_in_one_batched_forward():
     finally:
         hook.remove()
     assert calls == [4] * 12  # 12 COMMIT steps, each one forward of 2 x batch 2
+
+
+def test_compile_wraps_the_transformer_and_the_tokenizer_networks():
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    pipe = Pipeline.from_checkpoint("default", compile=True)
+    assert pipe.compiled and isinstance(pipe.transformer, OptimizedModule)
+    assert isinstance(pipe.tokenizer.encoder, OptimizedModule) and isinstance(pipe.tokenizer.decoder, OptimizedModule)
+    assert not Pipeline.from_checkpoint("default").compiled

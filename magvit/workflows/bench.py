@@ -175,9 +175,9 @@ def compare(model: str = "default", *, device: str = "auto", precision: str | No
 
 def prepare(model: str, device: str, precision: str | None, compile: bool) -> Pipeline:
     pipe = load_pipeline(model, device, precision)
-    pipe.compiled = compile
     if compile:
-        pipe.transformer = torch.compile(pipe.transformer, dynamic=False)
+        pipe.compiled = True
+        pipe._compile()
     return pipe
 
 

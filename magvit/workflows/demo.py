@@ -100,6 +100,7 @@ def run_demo(
     seed: int = 0,
     device: str = "auto",
     precision: str | None = None,
+    compile: bool = False,
     progress: bool = True,
 ) -> DemoReport:
     start = time.perf_counter()
@@ -108,7 +109,7 @@ def run_demo(
         raise MagvitError(f"demo output {out} is a file; give a folder")
     if clips < 1:
         raise MagvitError(f"clips must be at least 1, got {clips}")
-    pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision)
+    pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:

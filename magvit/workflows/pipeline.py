@@ -51,25 +51,40 @@ class Result:
 
 
 class Pipeline:
-    def __init__(self, bundle: Any, decoder: Any = None, *, precision: str | None = None, **overrides: Any):
+    def __init__(self, bundle: Any, decoder: Any = None, *, precision: str | None = None,
+                 compile: bool = False, **overrides: Any):
         """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
         tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
-        `make_decoder`; `precision`: "auto" (default), "fp32", "bf16" or "fp16"."""
+        `make_decoder`; `precision`: "auto" (default), "fp32", "bf16" or "fp16"; `compile`:
+        `torch.compile` the transformer and the tokenizer's encoder and decoder with static
+        shapes (the decode loop repeats one shape), capturing CUDA graphs on CUDA."""
         self.bundle = bundle
         self.transformer = bundle.transformer.eval()
         self.tokenizer = bundle.tokenizer.eval()
         self.vocab = bundle.vocab
         self.device = next(self.transformer.parameters()).device
         self.precision = resolve_inference_precision(self.device, precision)
+        self.compiled = compile
+        if compile:
+            self._compile()
         self.decoder = self.make_decoder(decoder, **overrides)
+
+    def _compile(self) -> None:
+        mode = "reduce-overhead" if self.device.type == "cuda" else None  # CUDA graphs
+        self.transformer = torch.compile(self.transformer, dynamic=False, mode=mode)
+        for part in ("encoder", "decoder"):
+            module = getattr(self.tokenizer, part, None)
+            if isinstance(module, torch.nn.Module):
+                setattr(self.tokenizer, part, torch.compile(module, dynamic=False, mode=mode))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
-                        precision: str | None = None, **overrides: Any) -> Pipeline:
+                        precision: str | None = None, compile: bool = False, **overrides: Any) -> Pipeline:
         from magvit.core.training.distributed import resolve_device
         from magvit.workflows.bundle import load_bundle
 
-        return cls(load_bundle(path, device=resolve_device(device)), decoder, precision=precision, **overrides)
+        return cls(load_bundle(path, device=resolve_device(device)), decoder, precision=precision,
+                   compile=compile, **overrides)
 
     @classmethod
     def from_pretrained(cls, name: str | Path, *, device: str = "auto", decoder: Any = None,

@@ -23,6 +23,8 @@ def register(sub) -> None:
                    help="class label used for --input videos by the class-conditional tasks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer and tokenizer (static shapes; CUDA graphs on CUDA)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
                         "instructions, else fp32; or MAGVIT_PRECISION)")
@@ -34,7 +36,7 @@ def run(args) -> int:
 
     report = run_demo(args.checkpoint, args.output, inputs=args.inputs, clips=args.clips,
                       label=args.label, seed=args.seed, device=args.device,
-                      precision=args.precision)
+                      precision=args.precision, compile=args.compile)
     print(report.table())
     print(f"\nwrote {args.output}/contact_sheet.png, one mp4 per task, results.json and results.txt")
     return 0

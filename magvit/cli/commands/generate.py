@@ -41,6 +41,8 @@ def register(sub) -> None:
     p.add_argument("--pixel-format", choices=("yuv420p", "yuv444p"), default="yuv420p",
                    help="H.264 chroma: yuv420p plays everywhere (default), yuv444p keeps full colour")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer and tokenizer (static shapes; CUDA graphs on CUDA)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
                         "instructions, else fp32; or MAGVIT_PRECISION)")
@@ -67,7 +69,7 @@ def run(args) -> int:
     refuse_overwriting(outputs, [args.input])
     overrides = {k: getattr(args, k) for k in DECODER_OPTIONS if getattr(args, k) is not None}
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
-                                    precision=args.precision, **overrides)
+                                    precision=args.precision, compile=args.compile, **overrides)
     print(f"decoder {type(pipe.decoder).__name__}: {_describe(pipe.decoder)}")
     pipe.task(args.task)  # an unknown task fails before any video is read
     if args.ultrawide is not None:

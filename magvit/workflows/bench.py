@@ -120,6 +120,11 @@ class BenchResult:
     transformer_gflops: float
     gemm_gflops: float
     peak_memory_bytes: int
+    batch_clips_per_s: dict[int, float] = attrs.field(factory=dict)  # throughput by batch size
+
+    @property
+    def best_batch(self) -> int:
+        return max(self.batch_clips_per_s, key=self.batch_clips_per_s.get) if self.batch_clips_per_s else 1
 
     @property
     def tokenizer_share(self) -> float:
@@ -132,6 +137,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "clip": list(self.clip), "clips_per_s": 1 / self.clip_s,
+                "best_batch": self.best_batch,
                 "tokenizer_share": self.tokenizer_share,
                 "transformer_gemm_fraction": self.transformer_gemm_fraction}
 
@@ -146,6 +152,7 @@ class BenchResult:
             ("whole clip", f"{self.clip_s * 1e3:.1f} ms = {1 / self.clip_s:.2f} clips/s "
                            f"(tokenizer {100 * self.tokenizer_share:.0f}%)"),
             ("peak memory", f"{self.peak_memory_bytes / 2**20:.0f} MiB"),
+            *((f"batch {b}", f"{v:.2f} clips/s") for b, v in self.batch_clips_per_s.items()),
         ]
         head = (f"{self.model}: {'x'.join(map(str, self.clip))} clip, {self.tokens} tokens, task {self.task}, "
                 f"{self.device} {self.precision}{' compiled' if self.compiled else ''}, "
@@ -154,9 +161,30 @@ class BenchResult:
 
 
 def bench(model: str = "default", *, device: str = "auto", precision: str | None = None,
-          compile: bool = False, repeats: int = 5) -> BenchResult:
-    """Time one clip of `model` in the given settings."""
-    return measure(prepare(model, device, precision, compile), model, repeats)
+          compile: bool = False, repeats: int = 5, batches: tuple[int, ...] = ()) -> BenchResult:
+    """Time one clip of `model` in the given settings; with `batches`, also the throughput of
+    `generate` at each batch size (a size that does not fit in memory ends the list)."""
+    pipe = prepare(model, device, precision, compile)
+    result = measure(pipe, model, repeats)
+    return attrs.evolve(result, batch_clips_per_s=throughput(pipe, batches, repeats)) if batches else result
+
+
+def throughput(pipe: Pipeline, batches: tuple[int, ...], repeats: int) -> dict[int, float]:
+    task = next((t for t in pipe.task_names if pipe.task(t).has_condition), pipe.task_names[0])
+    has_condition, needs_class = pipe.task(task).has_condition, pipe.task(task).needs_class
+    rates = {}
+    for size in batches:
+        clips = torch.rand(size, 3, *pipe.clip_shape, generator=torch.Generator().manual_seed(0)).to(pipe.device)
+        labels = [0] * size if needs_class or not has_condition else None
+        def run(clips=clips, labels=labels, size=size):
+            pipe.generate(task, clips if has_condition else None, label=labels, seed=0, batch_size=size)
+
+        try:
+            seconds = median_seconds(run, pipe.device, repeats)
+        except torch.OutOfMemoryError:
+            break
+        rates[size] = size / seconds
+    return rates
 
 
 def compare(model: str = "default", *, device: str = "auto", precision: str | None = None,

@@ -18,11 +18,25 @@ def register(sub) -> None:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the transformer (static shapes)")
     p.add_argument("--repeats", type=integer(1), default=5, help="timed runs per measurement (median)")
+    p.add_argument("--batches", type=_sizes, default=(),
+                   help="also the clips/s of generate at these batch sizes, e.g. 1,8,32 (the best is reported)")
     p.add_argument("--device", type=device, default="auto")
     p.add_argument("--compare", action="store_true",
                    help="also measure fp32 without compile, alternating with these settings, and print the ratios")
     p.add_argument("--json", type=Path, help="also write the numbers to this file")
     p.set_defaults(func=run)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    from magvit.errors import MagvitError
+
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise MagvitError(f"--batches takes comma-separated batch sizes such as 1,8,32, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise MagvitError(f"--batches takes batch sizes of at least 1, got {text!r}")
+    return sizes
 
 
 def run(args) -> int:
@@ -42,7 +56,7 @@ def run(args) -> int:
         print("speed-up over fp32: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
         record = {**result.to_dict(), "baseline": baseline.to_dict(), "speedup": ratios}
     else:
-        result = bench(args.model, **settings)
+        result = bench(args.model, batches=args.batches, **settings)
         print(result.table())
         record = result.to_dict()
     if args.json:

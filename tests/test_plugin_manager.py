@@ -86,7 +86,7 @@ def test_builtins_can_be_blocked_by_module_name():
 
 
 def test_unknown_registry_attribute_names_the_kinds():
-    with pytest.raises(AttributeError, match="registries are: tokenizers, transformers"):
+    with pytest.raises(AttributeError, match="registries are: tokenizers, quantizers, transformers"):
         only().schedulez  # noqa: B018
 
 

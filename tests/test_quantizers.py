@@ -233,3 +233,39 @@ def test_every_code_of_a_small_lfq_is_reachable():
     corners = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=3))).t().reshape(1, 3, 1, 1, 8)
     assert sorted(q.codes(corners).flatten().tolist()) == list(range(8))
     assert F.one_hot(q.codes(corners).flatten(), 8).sum(0).tolist() == [1] * 8
+
+
+@pytest.mark.parametrize("codes, dtype", [(512, torch.int16), (2**15, torch.int16), (64000, torch.uint16),
+                                          (2**16, torch.uint16), (2**18, torch.int32)])
+def test_token_stores_use_the_narrowest_type_that_holds_every_id(codes, dtype):
+    from magvit.core.tokens import token_dtype
+    from magvit.workflows.token_memo import TokenMemo
+
+    assert token_dtype(codes) == dtype
+    memo = TokenMemo(codes)
+    top = torch.tensor([[codes - 1, 0, codes // 2]])
+    got = memo.tokens("fp", torch.tensor([7]), lambda rows: top)
+    assert torch.equal(got, top) and got.dtype == torch.int64
+    assert memo._store[("fp", 7)].dtype == dtype
+
+
+def test_transformer_and_decoders_take_a_2_to_the_18_vocabulary():
+    from magvit.core.decoding.model_logits import PrefixedLogits
+    from magvit.core.tokens import Vocabulary, build_sequence
+
+    codes = 2**18
+    vocab = Vocabulary(codes, num_classes=0, task_names=())
+    torch.manual_seed(0)
+    model = magvit.registries().transformers.create(
+        "bert", preset="tiny", num_layers=1, hidden=16, mlp=32, heads=2, vocab_size=vocab.size,
+        num_positions=vocab.prefix_length + 12, codebook_size=codes).eval()
+    latent = torch.full((1, 12), vocab.mask_id)
+    with torch.inference_mode():
+        logits = PrefixedLogits(model, build_sequence(vocab, latent[:, :0], None, None))(latent)
+        assert logits.shape == (1, 12, codes) and logits.dtype == torch.float32
+        for name in ("commit", "maskgit"):
+            decoder = magvit.registries().decoders.create(name, codebook_size=codes, mask_id=vocab.mask_id, steps=4)
+            fn = PrefixedLogits(model, build_sequence(vocab, latent[:, :0], None, None))
+            out = decoder.decode(fn, torch.zeros(1, 12, dtype=torch.long), torch.zeros(1, 12, dtype=torch.bool),
+                                 generator=torch.Generator().manual_seed(0))
+            assert out.shape == (1, 12) and 0 <= int(out.min()) and int(out.max()) < codes

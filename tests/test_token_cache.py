@@ -105,9 +105,10 @@ def test_existing_cache_needs_overwrite(tmp_path, dataset):
         "meta.json", "tokens-00000.safetensors", "tokens-00001.safetensors"]
 
 
-def test_large_codebooks_use_int32(tmp_path, dataset):
-    tokenizer = StandInTokenizer(StandInConfig(codebook_size=40000))
+@pytest.mark.parametrize("codes, dtype", [(40000, "uint16"), (2**18, "int32")])
+def test_large_codebooks_use_the_narrowest_wider_type(tmp_path, dataset, codes, dtype):
+    tokenizer = StandInTokenizer(StandInConfig(codebook_size=codes))
     path = build_token_cache(tokenizer, dataset, tmp_path / "c", batch_size=10, shard_size=10,
                              progress=False)
-    assert json.loads((path / "meta.json").read_text())["dtype"] == "int32"
+    assert json.loads((path / "meta.json").read_text())["dtype"] == dtype
     assert torch.equal(TokenCache(path)[0]["tokens"], tokenizer.encode(dataset[0]["video"][None])[0])

@@ -92,6 +92,14 @@ class Vocabulary:
         return cls(int(data["codebook_size"]), int(data["num_classes"]), tuple(data["task_names"]))
 
 
+def token_dtype(codebook_size: int) -> torch.dtype:
+    """The narrowest integer type that holds every id of a codebook: int16 up to 2^15 codes,
+    uint16 up to 2^16 (FSQ 8x8x8x5x5x5 = 64,000), int32 beyond (LFQ 2^18)."""
+    if codebook_size <= 2**15:
+        return torch.int16
+    return torch.uint16 if codebook_size <= 2**16 else torch.int32
+
+
 def class_ids(vocab: Vocabulary, labels: torch.Tensor | None, batch: int) -> torch.Tensor:
     """(B,) class-token ids; `labels` None or -1 (unlabelled) give the unconditional id."""
     if labels is None:

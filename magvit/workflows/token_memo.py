@@ -2,7 +2,8 @@
 
 Keys are dataset indices, so item i must be the same clip whenever it is read: true of the
 `synthetic` dataset, and of any dataset behind `stage2_data.WithIndex` (which freezes the clips
-of epoch 0). Tokens are kept on the CPU as int16/int32 (256 tokens cost 512 bytes).
+of epoch 0). Tokens are kept on the CPU in the narrowest integer type (`token_dtype`: 256 tokens of a
+512-code tokenizer cost 512 bytes).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable
 
 import torch
 
+from magvit.core.tokens import token_dtype
+
 
 class TokenMemo:
     def __init__(self, codebook_size: int):
-        self._dtype = torch.int16 if codebook_size <= 2**15 else torch.int32
+        self._dtype = token_dtype(codebook_size)
         self._store: dict[tuple[str, int], torch.Tensor] = {}
 
     def __len__(self) -> int:

@@ -1,6 +1,6 @@
 """Tokenize a dataset once, keep the tokens for stage 2.
 
-A cache is a folder of safetensors shards (`tokens` int16 or int32 `(n, t, h, w)`, `labels` int64
+A cache is a folder of safetensors shards (`tokens` int16, uint16 or int32 `(n, t, h, w)`, the narrowest that holds the codebook, `labels` int64
 `(n,)`) and a `meta.json` written last, holding the tokenizer's fingerprint, the latent shape and
 the codebook size. Reading checks the fingerprint, so tokens from another tokenizer (other weights
 or config) are refused instead of silently training on the wrong codes.
@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from magvit.core.tokens import token_dtype
 from magvit.errors import MagvitError
 
 FORMAT_VERSION = 1
@@ -65,7 +66,7 @@ def build_token_cache(
     for old in out.glob("tokens-*.safetensors"):
         old.unlink()
     codebook_size = int(tokenizer.codebook_size)
-    dtype = torch.int16 if codebook_size <= torch.iinfo(torch.int16).max + 1 else torch.int32
+    dtype = token_dtype(codebook_size)
     writer = _ShardWriter(out, shard_size, dtype)
     device = next(tokenizer.parameters(), torch.empty(0)).device
     was_training = tokenizer.training

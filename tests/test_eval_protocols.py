@@ -122,6 +122,19 @@ def test_a_protocol_scores_the_default_model_with_fvd_per_fold(videos, tmp_path,
     assert low.rows[0].fvd != pytest.approx(report.rows[0].fvd)
 
 
+def test_best_of_generations_keeps_each_clips_best_psnr(videos, tmp_path, monkeypatch):
+    from magvit.workflows import evaluate as evaluation
+
+    monkeypatch.setenv("MAGVIT_CACHE", str(tmp_path / "cache"))
+    cycled = attrs_evolve(TINY, samples=12, folds=1, windows=1)  # 3 evaluation clips, 4 generations each
+    kwargs = dict(tasks=["fp"], metrics=("psnr", "ssim"), data=videos, batch_size=3, progress=False)
+    mean = evaluate("default", protocol=cycled, **kwargs).rows[0]
+    best = evaluate("default", protocol=attrs_evolve(cycled, best_of_generations=True), **kwargs).rows[0]
+    assert best.psnr > mean.psnr and best.ssim >= mean.ssim
+    assert evaluation._best_per_clip([2, 0, 2, 1, 0], [1.0, 5.0, 3.0, 2.0, 4.0]) == [5.0, 2.0, 3.0]
+    assert PROTOCOLS["bair"].best_of_generations and not PROTOCOLS["bair-debiased"].best_of_generations
+
+
 def test_resume_continues_inside_an_interrupted_fold(videos, tmp_path, monkeypatch):
     from magvit.workflows.pipeline import Pipeline
 

@@ -32,6 +32,8 @@ class Protocol:
     crops: int = 1                   # spatial crops per window (1 = the centre)
     unconditional_split: str | None = None  # real clips for tasks without a condition (SSv2 CG)
     decoder: dict[str, Any] = attrs.field(factory=dict)  # COMMIT settings (else the model's)
+    # PSNR/SSIM of each evaluation clip = its best generation in the fold (BAIR: best of 100)
+    best_of_generations: bool = False
 
     def split_for(self, has_condition: bool) -> str:
         return self.real_split if has_condition or self.unconditional_split is None else self.unconditional_split
@@ -44,9 +46,10 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol(name="ucf101", summary="UCF-101 (CG/CFP, Table 1): 10,000x4 random 16-frame training clips at 128x128",
              samples=10_000, resolution=128, real_split="train"),
     Protocol(name="bair", summary="BAIR (FP, Table 2): 25,600x4 samples of the first 16-frame clip of each "
-             "evaluation video at 64x64; exponential schedule, temperature 400",
+             "evaluation video at 64x64; exponential schedule, temperature 400; PSNR/SSIM of the best of "
+             "each clip's generations",
              samples=25_600, resolution=64, real_split="eval", windows=1,
-             decoder={"schedule": "exp", "temperature": 400.0}),
+             decoder={"schedule": "exp", "temperature": 400.0}, best_of_generations=True),
     Protocol(name="bair-debiased", summary="BAIR debiased (Appendix B.3): 15 uniform 16-frame windows of each "
              "30-frame evaluation video (256x15 = 3,840 clips) at 64x64, default decoding",
              samples=3_840, resolution=64, real_split="eval", windows=15),

@@ -42,6 +42,9 @@ class TensorClips:
     def index(self, fold: int, j: int) -> int:
         return j
 
+    def clip_id(self, index: int) -> int:
+        return index
+
     def clips(self, indices: list[int], has_condition: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         return self.videos[indices], self.labels[indices]
 
@@ -79,6 +82,11 @@ class ProtocolClips:
 
     def index(self, fold: int, j: int) -> int:
         return fold * self.samples + j
+
+    def clip_id(self, index: int, has_condition: bool = True) -> int:
+        """Which evaluation clip a global index shows (eval split: it cycles)."""
+        split = self.protocol.split_for(has_condition)
+        return index % len(self._dataset(split)) if split == "eval" else index
 
     def clips(self, indices: list[int], has_condition: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         split = self.protocol.split_for(has_condition)

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--device", type=device, default="auto")
     p.add_argument("--compare", action="store_true",
                    help="also measure fp32 without compile, alternating with these settings, and print the ratios")
+    p.add_argument("--rounds", type=integer(1), default=2,
+                   help="with --compare: alternations of the two settings (the fastest of each is kept)")
     p.add_argument("--json", type=Path, help="also write the numbers to this file")
     p.set_defaults(func=run)
 
@@ -47,7 +49,7 @@ def run(args) -> int:
 
     settings = dict(device=args.device, precision=args.precision, compile=args.compile, repeats=args.repeats)
     if args.compare:
-        result, baseline = compare(args.model, **settings)
+        result, baseline = compare(args.model, rounds=args.rounds, **settings)
         print(baseline.table())
         print(result.table())
         ratios = {"clip": baseline.clip_s / result.clip_s,

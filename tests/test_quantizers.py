@@ -108,7 +108,6 @@ def test_fsq_is_a_bijection_between_ids_and_level_grids():
     assert vectors.min() >= -1 and vectors.max() <= 1
     # every channel takes exactly its number of distinct values
     assert [len(vectors[0, i].unique()) for i in range(3)] == [3, 4, 5]
-    assert torch.equal(q.codes(vectors * 10), q.codes(vectors * 10))
     # quantizing a code vector's pre-image gives the code back: atanh undoes the bounding tanh
     half = (q.count - 1) * (1 + 1e-3) / 2
     offset = torch.where(q.count % 2 == 0, 0.5, 0.0)

@@ -34,10 +34,12 @@ def test_thread_count_order(monkeypatch):
         threads.thread_count()
 
 
-def test_usable_cores_follow_the_affinity_mask():
-    if not hasattr(os, "sched_getaffinity"):
-        pytest.skip("no affinity masks on this platform")
-    assert threads.usable_cores() == len(os.sched_getaffinity(0)) >= 1
+def test_usable_cores_follow_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert threads.usable_cores() == 3
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert threads.usable_cores() == 6  # no affinity masks on this platform
 
 
 def test_the_threads_option_sets_torch_threads(capsys):

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import attrs
 
-from magvit.api import component, hookimpl
+from magvit.api import component, hookimpl, load_tokenizer_checkpoint
 from magvit.core.losses.perceptual import VGG16Perceptual
 from magvit.core.tokenizer.config import TokenizerConfig
-from magvit.core.tokenizer.loading import load_tokenizer_weights
 from magvit.core.tokenizer.vq2d import VQ2D
 from magvit.core.tokenizer.vq3d import VQ3D
-from magvit.weights import resolve_model_path
 
 QuantizerComponent = component("quantizers")
 
@@ -37,9 +35,7 @@ def _quantizer(config: TokenizerSection):
 
 
 def _with_weights(model: VQ3D, config: TokenizerConfig) -> VQ3D:
-    if config.checkpoint:
-        load_tokenizer_weights(model, str(resolve_model_path(config.checkpoint)))
-    return model
+    return load_tokenizer_checkpoint(model, config.checkpoint) if config.checkpoint else model
 
 
 def vq3d(config: TokenizerSection) -> VQ3D:

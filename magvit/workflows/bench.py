@@ -226,10 +226,14 @@ def measure(pipe: Pipeline, model: str, repeats: int) -> BenchResult:
         decode_s = median_seconds(lambda: pipe.tokenizer.decode(tokens), dev, repeats)
         ids = torch.randint(0, pipe.vocab.codebook_size, (1, length), device=dev)
         step_s = median_seconds(lambda: pipe.transformer(ids), dev, repeats, warmup=2)
-    run = lambda: pipe.generate(task, clip if has_condition else None,  # noqa: E731
-                                label=0 if needs_class else None, seed=0)
+    transformer_seconds = []
+
+    def run():
+        result = pipe.generate(task, clip if has_condition else None, label=0 if needs_class else None, seed=0)
+        transformer_seconds.append(result.seconds["transformer"])
+
     clip_s = median_seconds(run, dev, repeats)
-    transformer_clip_s = statistics.median(run().seconds["transformer"] for _ in range(max(1, repeats // 2)))
+    transformer_clip_s = statistics.median(transformer_seconds[-repeats:])  # the timed runs
     gemm = gemm_gflops(length, config.hidden, config.mlp, dev, pipe.precision, repeats)
     peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)

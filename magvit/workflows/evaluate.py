@@ -353,7 +353,7 @@ class _Run:
             inception = inception_score(torch.cat([torch.tensor(p) for _, p in ordered]), splits=10)
         _FoldProgress.remove(self.partial_dir, task_name, fold, ctx.rank)
         psnr, ssims = [s[2] for s in everyone], [s[3] for s in everyone]
-        if getattr(source.protocol if hasattr(source, "protocol") else None, "best_of_generations", False):
+        if getattr(getattr(source, "protocol", None), "best_of_generations", False):
             # BAIR: each evaluation clip scores its best generation (of the ~100 in the fold)
             clips = [source.clip_id(source.index(fold, s[0] * bs + s[1])) for s in everyone]
             psnr, ssims = _best_per_clip(clips, psnr), _best_per_clip(clips, ssims)

@@ -125,3 +125,54 @@ def test_colours_are_bright_and_saturated():
         assert colour.max() >= 0.75 - 1e-6
         assert (colour.max() - colour.min()) / colour.max() >= 0.75 - 1e-6
     assert not math.isnan(float(colour.sum()))
+
+
+def test_per_axis_speed_moves_diagonal_shapes_speed_along_each_axis():
+    """With per_axis_speed, every class moves `speed` (2 px here) per frame on each axis it moves
+    along, so one latent frame of two frames shifts a shape by a whole 4-pixel token."""
+    cfg = SyntheticShapes(frames=2, resolution=64, min_shapes=1, max_shapes=1, per_axis_speed=True,
+                          speed=1 / 32)
+    data = cfg.make("eval", seed=0)
+    checked = set()
+    for i in range(64):
+        item = data[i]
+        centres = shape_centres(item["video"])
+        margin = (0.16 + cfg.speed) * cfg.resolution + 1
+        if not ((margin < centres[0]) & (centres[0] < cfg.resolution - margin)).all():
+            continue  # may bounce during the step
+        direction = [math.copysign(1.0, d) if d else 0.0 for d in MOTION_CLASSES[item["label"]][1]]
+        assert (centres[1] - centres[0]).tolist() == pytest.approx([2 * d for d in direction], abs=0.35), i
+        checked.add(item["label"])
+    assert checked == {0, 1, 2, 3}
+
+
+def test_flat_background_palette_and_radius_options():
+    cfg = SyntheticShapes(frames=3, resolution=32, background="flat", palette=4, min_shapes=1,
+                          max_shapes=1, min_radius=0.2, max_radius=0.2)
+    hues = {(1, 0, 0), (0.5, 1, 0), (0, 1, 1), (0.5, 0, 1)}  # 4 evenly spaced hues, full value
+    for i in range(8):
+        video = cfg.make("train", seed=3)[i]["video"]
+        corner = video[:, :, :2, :2].reshape(3, -1)
+        far = video[:, 0].reshape(3, -1)
+        background = far[:, (far - corner[:, :1]).abs().amax(0) < 1e-6]
+        assert background.shape[1] > 500  # most of the frame is exactly the corner colour
+        brightest = far[:, far.sum(0).argmax()]
+        assert tuple(round(float(c) * 2) / 2 for c in brightest) in hues
+        inside = (far - corner[:, :1]).abs().amax(0) > 0.5
+        area = float(inside.sum()) / 32**2  # a shape of radius 0.2 covers 3-13% of the frame
+        assert 0.03 < area < 0.14, area
+    with pytest.raises(ConfigError, match="radii must satisfy min_radius <= max_radius < 0.5"):
+        magvit.registries().datasets.create("synthetic", min_radius=0.3, max_radius=0.2)
+    with pytest.raises(ConfigError, match="background"):
+        magvit.registries().datasets.create("synthetic", background="noise")
+
+
+def test_wider_edges_blend_more_pixels_and_defaults_are_unchanged():
+    sharp = SyntheticShapes(background="flat").make("eval")[0]["video"]
+    soft = SyntheticShapes(background="flat", edge=3.0).make("eval")[0]["video"]
+    assert sharp.shape == soft.shape == (3, 8, 32, 32)
+    partial = lambda v: int(((v.amax(0) - v.amin(0)) > 0.05).sum())  # noqa: E731
+    assert not torch.equal(sharp, soft) and partial(soft) >= partial(sharp)
+    defaults = SyntheticShapes(background="gradient", palette=0, edge=1.0, per_axis_speed=False,
+                               min_radius=0.10, max_radius=0.16)
+    assert torch.equal(SyntheticShapes().make("eval")[5]["video"], defaults.make("eval")[5]["video"])

@@ -8,11 +8,15 @@ How a clip is made:
 1. Pick the class `c`. The class fixes both the shape kind and its direction of motion:
    0 circle moving right, 1 square moving down, 2 diamond moving down-right, 3 ring moving
    up-right (`num_classes` < 4 uses the first ones; 0 draws any kind and labels it -1).
-2. Paint a background: a vertical gradient between two dark random colours.
+2. Paint a background: a vertical gradient between two dark random colours
+   (`background = "gradient"`), or one flat dark colour (`"flat"`).
 3. Place 2 to 3 shapes of kind `c` (`min_shapes`, `max_shapes`), each with a random bright
-   colour, a radius of 10-16% of the frame and a random position inside the frame.
-4. Move every shape by `speed` (a fraction of the frame per frame) along the class direction,
-   bouncing off the walls; later shapes are drawn over earlier ones with anti-aliased edges.
+   colour (any hue, or one of `palette` evenly spaced hues), a radius of 10-16% of the frame
+   (`min_radius`, `max_radius`) and a random position inside the frame.
+4. Move every shape by `speed` (a fraction of the frame per frame) along the class direction
+   (with `per_axis_speed`, diagonal shapes move `speed` along each axis, so that every class
+   moves the same whole number of pixels per frame on each axis it moves along when `speed`
+   times `resolution` is one), bouncing off the walls; later shapes are drawn over earlier ones with anti-aliased edges.
 
 The shape kind is visible in any single frame, and the first frame fixes all later ones (the
 speed is constant and every clip starts moving in the class direction), so class-conditional
@@ -31,6 +35,7 @@ from magvit.core.data.seeding import item_generator
 from magvit.errors import InvalidValue, MagvitError
 
 SPLITS = ("train", "eval")
+BACKGROUNDS = ("gradient", "flat")
 # (shape kind, unit direction (dx, dy) in image coordinates, y pointing down)
 MOTION_CLASSES = (
     ("circle", (1.0, 0.0)),
@@ -62,12 +67,22 @@ class SyntheticShapes:
     min_shapes: int = attrs.field(default=2, validator=_positive)
     max_shapes: int = attrs.field(default=3, validator=_positive)
     speed: float = attrs.field(default=0.0625, validator=_positive)
+    min_radius: float = attrs.field(default=0.10, validator=_positive)
+    max_radius: float = attrs.field(default=0.16, validator=_positive)
+    # 0: any hue; N: one of N evenly spaced hues at full saturation and value
+    palette: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    background: str = attrs.field(default="gradient", validator=attrs.validators.in_(BACKGROUNDS))
+    per_axis_speed: bool = False
+    edge: float = attrs.field(default=1.0, validator=_positive)  # anti-aliased edge width, in pixels
 
     def __attrs_post_init__(self) -> None:
         if self.max_shapes < self.min_shapes:
             raise ValueError(
                 f"max_shapes ({self.max_shapes}) must be at least min_shapes ({self.min_shapes})"
             )
+        if not self.min_radius <= self.max_radius < 0.5:
+            raise ValueError(f"radii must satisfy min_radius <= max_radius < 0.5, got "
+                             f"{self.min_radius} and {self.max_radius}")
 
     def make(self, split: str, seed: int = 0) -> SyntheticShapesDataset:
         if split not in SPLITS:
@@ -98,30 +113,38 @@ class SyntheticShapesDataset(Dataset):
         kinds = cfg.num_classes or len(MOTION_CLASSES)
         label = int(torch.randint(kinds, (), generator=g))
         shape, direction = MOTION_CLASSES[label]
+        if cfg.per_axis_speed:
+            direction = tuple(math.copysign(1.0, d) if d else 0.0 for d in direction)
         video = self._background(g).expand(cfg.frames, 3, -1, -1).clone()
         count = int(torch.randint(cfg.min_shapes, cfg.max_shapes + 1, (), generator=g))
         steps = torch.arange(cfg.frames, dtype=torch.float32)[:, None, None]
         for _ in range(count):
-            colour = _bright_colour(g)
-            radius = 0.10 + 0.06 * float(torch.rand((), generator=g))
+            colour = _bright_colour(g, cfg.palette)
+            radius = cfg.min_radius + (cfg.max_radius - cfg.min_radius) * float(torch.rand((), generator=g))
             start = radius + (1 - 2 * radius) * torch.rand(2, generator=g)
             cx = _bounce(start[0] + cfg.speed * direction[0] * steps, radius)
             cy = _bounce(start[1] + cfg.speed * direction[1] * steps, radius)
             distance = _signed_distance(shape, self._x - cx, self._y - cy, radius)
-            alpha = (0.5 - distance * cfg.resolution).clamp(0, 1)[:, None]  # (T, 1, H, W)
+            alpha = (0.5 - distance * cfg.resolution / cfg.edge).clamp(0, 1)[:, None]  # (T, 1, H, W)
             video = video * (1 - alpha) + colour[None, :, None, None] * alpha
         return {"video": video.permute(1, 0, 2, 3).contiguous(),
                 "label": label if cfg.num_classes else -1}
 
     def _background(self, g: torch.Generator) -> torch.Tensor:
         top, bottom = 0.35 * torch.rand(2, 3, generator=g)
+        if self.config.background == "flat":
+            bottom = top
         return top[:, None, None] + (bottom - top)[:, None, None] * self._y  # (3, H, W)
 
 
-def _bright_colour(g: torch.Generator) -> torch.Tensor:
-    """A saturated colour: a random hue at saturation and value in [0.75, 1]."""
+def _bright_colour(g: torch.Generator, palette: int = 0) -> torch.Tensor:
+    """A saturated colour: a random hue at saturation and value in [0.75, 1], or with a
+    `palette`, one of that many evenly spaced hues at full saturation and value."""
     hue, saturation, value = torch.rand(3, generator=g)
-    saturation, value = 0.75 + 0.25 * saturation, 0.75 + 0.25 * value
+    if palette:
+        hue, saturation, value = torch.floor(hue * palette) / palette, torch.tensor(1.0), torch.tensor(1.0)
+    else:
+        saturation, value = 0.75 + 0.25 * saturation, 0.75 + 0.25 * value
     k = (torch.tensor([5.0, 3.0, 1.0]) + hue * 6) % 6
     return value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 

@@ -10,9 +10,12 @@ import torch
 from generation_fixtures import CLIP, TASKS, save_tiny_bundle
 
 from magvit.cli.main import main
+from magvit.core.metrics import masked_psnr
 from magvit.core.montage import comparison_video, even_size, frame_strip
 from magvit.core.video_io import read_video, write_video
+from magvit.pipeline import Pipeline
 from magvit.workflows.demo import SOLID_STD, run_demo
+from magvit.workflows.eval_clips import held_out_clips
 
 EXPERIMENT = {"data": {"kind": "synthetic", "frames": CLIP[0], "resolution": CLIP[1]}}
 
@@ -31,15 +34,87 @@ def demo(bundle_dir, tmp_path_factory):
 def test_one_row_per_task_with_scores(demo):
     assert [r.task for r in demo.rows] == list(TASKS)
     for row in demo.rows:
+        scores = (row.psnr, row.condition_psnr, row.baseline_psnr, row.roundtrip_psnr,
+                  row.roundtrip_condition_psnr)
         if row.task == "cg":
-            assert row.psnr is None and row.baseline_psnr is None
+            assert scores == (None,) * 5 and row.ssim is None
         else:
-            assert 0 < row.psnr < 60 and 0 < row.baseline_psnr < 60 and -1 <= row.ssim <= 1
+            assert all(0 < v < 60 for v in scores) and -1 <= row.ssim <= 1, row
         assert row.seconds > 0 and row.min_std > SOLID_STD  # random weights: noise, not a flat image
     table = demo.table()
-    assert table.splitlines()[0].split()[:3] == ["task", "PSNR", "SSIM"]
+    assert table.splitlines()[0].split() == ["task", "PSNR", "cond", "PSNR", "SSIM", "baseline", "PSNR",
+                                             "SSIM", "round", "trip:", "PSNR", "cond", "PSNR", "seconds",
+                                             "output"]
+    assert max(len(line) for line in table.splitlines()) <= 110
+    fp_line = next(line for line in table.splitlines() if line.startswith("fp "))
+    fp = demo.rows[0]
+    assert fp_line.split()[1:3] == [f"{fp.psnr:.2f}", f"{fp.condition_psnr:.2f}"]
+    assert fp_line.split()[6:8] == [f"{fp.roundtrip_psnr:.2f}", f"{fp.roundtrip_condition_psnr:.2f}"]
     cg_line = next(line for line in table.splitlines() if line.startswith("cg "))
-    assert cg_line.split()[1:5] == ["n/a"] * 4
+    assert cg_line.split()[1:8] == ["n/a"] * 7
+    assert "cond PSNR: over the condition pixels the task was given" in table
+    assert "Round trip = the tokenizer's encode + decode of the ground truth" in table
+    assert "paste" not in table
+
+
+def test_condition_and_round_trip_scores_match_an_independent_computation(bundle_dir, demo):
+    """cond PSNR is `masked_psnr` over `pixel_mask` of the generated clips; the round-trip
+    columns score the tokenizer's decode(encode(truth)) over both regions."""
+    pipe = Pipeline.from_checkpoint(bundle_dir, device="cpu")
+    videos, labels = held_out_clips(pipe, 2, seed=0)
+    with torch.inference_mode():
+        roundtrip = pipe.tokenizer.decode(pipe.tokenizer.encode(videos)).clamp(0, 1)
+    assert torch.allclose(pipe.roundtrip(videos), roundtrip, atol=1e-6)
+    rows = {r.task: r for r in demo.rows}
+    for task in ("fp", "opv", "cfp"):
+        result = pipe.generate(task, videos, label=labels if pipe.task(task).needs_class else None, seed=0)
+        given = result.pixel_mask
+        assert given.shape == CLIP and 0 < int(given.sum()) < given.numel()
+        expect = {
+            "psnr": masked_psnr(result.video, videos, ~given),
+            "condition_psnr": masked_psnr(result.video, videos, given),
+            "roundtrip_psnr": masked_psnr(roundtrip, videos, ~given),
+            "roundtrip_condition_psnr": masked_psnr(roundtrip, videos, given),
+        }
+        for key, value in expect.items():
+            assert getattr(rows[task], key) == pytest.approx(float(value.mean()), abs=1e-4), (task, key)
+    saved = {t["task"]: t for t in json.loads((demo.out_dir / "results.json").read_text())["tasks"]}
+    assert saved["fp"]["condition_psnr"] == pytest.approx(rows["fp"].condition_psnr)
+    assert saved["fp"]["roundtrip_psnr"] == pytest.approx(rows["fp"].roundtrip_psnr)
+    assert saved["fp"]["roundtrip_condition_psnr"] == pytest.approx(rows["fp"].roundtrip_condition_psnr)
+    assert (saved["cg"]["condition_psnr"], saved["cg"]["roundtrip_psnr"],
+            saved["cg"]["roundtrip_condition_psnr"]) == (None, None, None)
+
+
+def test_paste_condition_changes_the_outputs_but_not_the_scores(bundle_dir, demo, tmp_path):
+    pasted = run_demo(bundle_dir, tmp_path, clips=2, progress=False, paste_condition=True)
+    keys = ("psnr", "condition_psnr", "ssim", "baseline_psnr", "baseline_ssim", "roundtrip_psnr",
+            "roundtrip_condition_psnr", "min_std")
+    for plain, row in zip(demo.rows, pasted.rows):
+        assert [getattr(row, k) for k in keys] == [getattr(plain, k) for k in keys], row.task
+    assert json.loads((demo.out_dir / "results.json").read_text())["paste_condition"] is False
+    assert json.loads((tmp_path / "results.json").read_text())["paste_condition"] is True
+    text = (tmp_path / "results.txt").read_text()
+    assert "--paste-condition: the condition pixels were pasted into the videos and the contact sheet" in text
+    assert "the scores above are of the model's own (unpasted) output." in text
+
+    # FP gives frame 0: in the first clip's row of fp.mp4, the generated column's frame 0 is
+    # the condition's when pasted and the model's own otherwise; the frames it made are equal
+    scale = 128 // CLIP[1]
+    height, width = CLIP[1] * scale, CLIP[2] * scale
+    columns = {}
+    for name, out in (("plain", demo.out_dir), ("pasted", tmp_path)):
+        video = read_video(out / "fp.mp4")[:, :, :height]
+        columns[name] = (video[..., :width], video[..., width + 2: 2 * width + 2])
+    condition, generated = columns["pasted"]
+    plain_condition, plain_generated = columns["plain"]
+    assert (generated[:, 0] - condition[:, 0]).abs().mean() < 0.03
+    assert (plain_generated[:, 0] - plain_condition[:, 0]).abs().mean() > 0.1
+    assert (generated[:, 1:] - plain_generated[:, 1:]).abs().mean() < 0.03
+
+    sheets = [read_video(out / "contact_sheet.png") for out in (demo.out_dir, tmp_path)]
+    assert sheets[0].shape == sheets[1].shape
+    assert not torch.equal(sheets[0][..., :16, :], sheets[1][..., :16, :])  # "generated+pasted"
 
 
 def test_files(demo):
@@ -71,8 +146,16 @@ def test_held_out_truth_is_in_the_right_column(demo):
 def test_cli_demo_prints_the_table(bundle_dir, tmp_path, capsys):
     assert main(["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1"]) == 0
     out = capsys.readouterr().out
-    assert "task     PSNR" in out and "contact_sheet.png" in out
+    assert "task     PSNR  cond PSNR" in out and "contact_sheet.png" in out
+    assert "paste" not in out
     assert (tmp_path / "contact_sheet.png").is_file()
+
+
+def test_cli_demo_paste_condition_says_so(bundle_dir, tmp_path, capsys):
+    args = ["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1"]
+    assert main([*args, "--paste-condition"]) == 0
+    assert "the condition pixels were pasted into the videos" in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["paste_condition"] is True
 
 
 def test_cli_demo_on_a_missing_checkpoint_exits_2(tmp_path, capsys):
@@ -102,6 +185,7 @@ def test_bitmap_font_draws_known_glyphs():
     from magvit.core.bitmap_font import label, text_mask
 
     assert text_mask("i").int().tolist() == [[1, 1, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0], [1, 1, 1]]
+    assert text_mask("+").int().tolist() == [[0, 0, 0], [0, 1, 0], [1, 1, 1], [0, 1, 0], [0, 0, 0]]
     assert text_mask("fp", scale=2).shape == (10, 14)
     image = label("fp", 12, 20, scale=1)
     assert image.shape == (3, 12, 20) and image.min() == 0 and image.max() == 1

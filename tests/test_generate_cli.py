@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from generation_fixtures import random_clip, save_tiny_bundle
+from generation_fixtures import CLIP, random_clip, save_tiny_bundle
 
+import magvit
 from magvit.cli.main import main
 from magvit.core.video_io import read_video, write_video
 
@@ -47,6 +48,30 @@ def test_overrides_side_by_side_and_samples(checkpoint, clip_file, tmp_path, cap
         assert read_video(tmp_path / name).shape == (3, 8, 16, 32)
 
 
+def test_paste_condition_writes_the_given_pixels_and_the_models_others(checkpoint, clip_file, tmp_path, capsys):
+    given = magvit.registries().tasks.create("fp").pixel_mask(CLIP)  # frame 0
+    written = {}
+    for paste in (False, True):
+        out = tmp_path / f"fp-{paste}.mp4"
+        args = ["--task", "fp", "--input", str(clip_file), "--output", str(out), "--pixel-format", "yuv444p"]
+        assert generate(checkpoint, *args, *(["--paste-condition"] if paste else [])) == 0
+        pasted_note = "pasted the condition pixels into the output (--paste-condition)"
+        assert (pasted_note in capsys.readouterr().out) == paste
+        written[paste] = read_video(out)
+    clip = read_video(clip_file)
+    error = {paste: (video - clip).abs()[:, given].mean() for paste, video in written.items()}
+    assert error[True] < 0.02 < 0.1 < error[False]  # H.264 at crf 8 moves noise by about 0.01
+    assert (written[True] - written[False]).abs()[:, ~given].mean() < 0.02  # the model's pixels
+
+
+def test_paste_condition_refuses_tasks_without_a_condition(checkpoint, tmp_path, capsys):
+    out = tmp_path / "cg.mp4"
+    assert generate(checkpoint, "--task", "cg", "--class", "1", "--paste-condition", "--output", str(out)) == 2
+    assert ("task 'cg' has no condition video, so there are no pixels to paste; drop --paste-condition"
+            in capsys.readouterr().err)
+    assert not out.exists()
+
+
 def test_class_generation_needs_no_input(checkpoint, tmp_path):
     out = tmp_path / "cg.gif"
     assert generate(checkpoint, "--task", "cg", "--class", "1", "--output", str(out)) == 0
@@ -70,6 +95,8 @@ def test_ultrawide_widens_a_strip(checkpoint, tmp_path):
     (["--task", "cfp", "--input", "missing.mp4"], "video missing.mp4 does not exist"),
     (["--task", "cg"], "task 'cg' needs a class label; pass one (--class N)"),
     (["--task", "ipc"], "not trained for task 'ipc'"),
+    (["--task", "opv", "--ultrawide", "1", "--paste-condition"],
+     "--paste-condition does not apply to --ultrawide, which keeps the input strip's pixels already"),
 ])
 def test_bad_input_exits_2_with_the_fix(checkpoint, tmp_path, capsys, args, message):
     assert generate(checkpoint, *args, "--output", str(tmp_path / "o.mp4")) == 2

@@ -145,3 +145,27 @@ def test_ultrawide_outpainting_grows_both_sides_and_keeps_the_strip(pipe):
     assert torch.equal(wide[..., 8:16], strip)
     with pytest.raises(MagvitError, match=r"needs a strip shaped \(3, 8, 16, >= 8\)"):
         outpaint_ultrawide(pipe, strip[..., :5], repeats=1)
+
+
+def test_roundtrip_is_the_tokenizers_own_in_batches(pipe):
+    clips = random_clip(3, seed=3)
+    with torch.inference_mode():
+        expect = pipe.tokenizer.decode(pipe.tokenizer.encode(clips)).float().clamp(0, 1)
+    out = pipe.roundtrip(clips, batch_size=2)
+    assert out.shape == (3, 3, *CLIP) and out.dtype == torch.float32
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert torch.allclose(out, expect, atol=1e-5)
+    assert torch.allclose(pipe.roundtrip(clips[0]), expect[:1], atol=1e-5)  # one (3, T, H, W) clip
+    with pytest.raises(MagvitError, match=r"expected clips shaped \(B, 3, 8, 16, 16\)"):
+        pipe.roundtrip(torch.rand(3, 8, 32, 32))
+
+
+def test_pasted_puts_back_the_condition_pixels_and_nothing_else(pipe):
+    result = pipe.generate("opv", random_clip(2, seed=4), seed=0)
+    pasted, given = result.pasted(), result.pixel_mask
+    assert torch.equal(pasted.video[:, :, given], result.condition[:, :, given])
+    assert torch.equal(pasted.video[:, :, ~given], result.video[:, :, ~given])
+    assert not torch.equal(pasted.video, result.video)  # random weights change the given pixels
+    assert pasted.tokens is result.tokens and pasted.condition is result.condition
+    cg = pipe.generate("cg", label=0)  # no condition pixels: nothing to paste
+    assert torch.equal(cg.pasted().video, cg.video)

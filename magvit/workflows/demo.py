@@ -3,10 +3,15 @@
 For each task the demo writes `<task>.mp4` (one row per clip: condition | generated | ground
 truth), one row of `contact_sheet.png` (the first clip's frames: condition, generated, ground
 truth), and a table row: PSNR over the pixels the task had to generate (the condition pixels are
-given, so they are left out) and SSIM over the clip, of the generated clips against the ground
-truth and of the padded condition video (the task's own baseline: the last given frame repeated
-for FP, the linear blend for FI), and the seconds generation took. CG has no condition, so it
-has no ground truth to compare with.
+given, so they are left out), PSNR over the condition pixels (whether the model keeps what it
+was given) and SSIM over the clip, of the generated clips against the ground truth; the same
+two PSNRs of the padded condition video (the task's own baseline: the last given frame repeated
+for FP, the linear blend for FI) and of the tokenizer's round trip of the ground truth (the
+ceiling: generation cannot beat the tokens' own reconstruction); and the seconds generation took.
+CG has no condition, so it has no ground truth to compare with.
+
+`paste_condition` pastes the condition pixels back into the videos and the contact sheet
+(`Result.pasted`); the scores are always of the model's own, unpasted output.
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ SOLID_STD = 0.02
 @attrs.frozen
 class TaskRow:
     task: str
-    psnr: float | None
+    psnr: float | None  # over the pixels the task generates (~pixel_mask)
     ssim: float | None
     baseline_psnr: float | None
     baseline_ssim: float | None
     seconds: float
     min_std: float  # the smallest per-clip standard deviation of the generated clips
+    condition_psnr: float | None = None  # over the given condition pixels (pixel_mask)
+    roundtrip_psnr: float | None = None  # the tokenizer's round trip of the truth, ~pixel_mask
+    roundtrip_condition_psnr: float | None = None  # the same, over pixel_mask
 
     @property
     def solid(self) -> bool:
@@ -53,35 +61,48 @@ class DemoReport:
     out_dir: Path
     clips: int
     seconds: float
+    paste_condition: bool = False
 
     def table(self) -> str:
-        head = (f"{'task':<5} {'PSNR':>7} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}   "
-                f"{'seconds':>7}  output")
+        head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
+                f"   {'round trip: PSNR':>16} {'cond PSNR':>10}   {'seconds':>7}  output")
         lines = [head, "-" * len(head)]
         fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
         for r in self.rows:
             lines.append(
-                f"{r.task:<5} {fmt(r.psnr, '7.2f'):>7} {fmt(r.ssim, '6.3f'):>6}   "
-                f"{fmt(r.baseline_psnr, '13.2f'):>13} {fmt(r.baseline_ssim, '6.3f'):>6}   "
+                f"{r.task:<5} {fmt(r.psnr, '7.2f'):>7} {fmt(r.condition_psnr, '10.2f'):>10} "
+                f"{fmt(r.ssim, '6.3f'):>6}   {fmt(r.baseline_psnr, '13.2f'):>13} "
+                f"{fmt(r.baseline_ssim, '6.3f'):>6}   {fmt(r.roundtrip_psnr, '16.2f'):>16} "
+                f"{fmt(r.roundtrip_condition_psnr, '10.2f'):>10}   "
                 f"{r.seconds:7.2f}  {'SOLID COLOUR' if r.solid else 'ok'}"
             )
-        lines.append(f"{self.clips} clip(s) per task, {self.seconds:.1f} s in all. PSNR: over the "
-                     "pixels the task generates; SSIM: over the clip.")
-        lines.append("Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).")
+        lines += [
+            f"{self.clips} clip(s) per task, {self.seconds:.1f} s in all; every score is against the ground truth.",
+            "PSNR: over the pixels the task generates; SSIM: over the clip.",
+            "cond PSNR: over the condition pixels the task was given, to show whether the model keeps them.",
+            "Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).",
+            "Round trip = the tokenizer's encode + decode of the ground truth: in practice the ceiling for PSNR",
+            "and cond PSNR, since generated tokens are decoded by the same tokenizer.",
+        ]
+        if self.paste_condition:
+            lines += ["--paste-condition: the condition pixels were pasted into the videos and the contact sheet;",
+                      "the scores above are of the model's own (unpasted) output."]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"clips": self.clips, "seconds": self.seconds,
+        return {"clips": self.clips, "seconds": self.seconds, "paste_condition": self.paste_condition,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
 LABEL_WIDTH = 40  # pixels of the task-name column of the contact sheet
 
 
-def contact_sheet(rows: list[torch.Tensor], strip_width: int) -> torch.Tensor:
-    """Task rows under a header naming the three columns."""
-    header = hstack([text_label("", 16, LABEL_WIDTH)] + [text_label(name, 16, strip_width) for name in
-                                                      ("condition", "generated", "ground truth")], gap=6)
+def contact_sheet(rows: list[torch.Tensor], strip_width: int, pasted: bool = False) -> torch.Tensor:
+    """Task rows under a header naming the three columns ("generated+pasted" when the
+    condition pixels were pasted into the generated clips)."""
+    names = ("condition", "generated+pasted" if pasted else "generated", "ground truth")
+    header = hstack([text_label("", 16, LABEL_WIDTH)] + [text_label(name, 16, strip_width) for name in names],
+                    gap=6)
     return vstack([header, *rows], gap=4)
 
 
@@ -102,7 +123,11 @@ def run_demo(
     precision: str | None = None,
     compile: bool = False,
     progress: bool = True,
+    paste_condition: bool = False,
 ) -> DemoReport:
+    """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
+    outputs into `out_dir`. `paste_condition` pastes the condition pixels into the written
+    videos and contact sheet only; the scores are of the model's own output either way."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -121,7 +146,7 @@ def run_demo(
         videos, labels = held_out_clips(pipe, clips, seed)
     created = make_parents(out / "results.json")  # removed again if nothing gets written
     try:
-        return _run_tasks(pipe, videos, labels, out, seed, progress, start)
+        return _run_tasks(pipe, videos, labels, out, seed, progress, start, paste_condition)
     except BaseException:
         remove_if_empty(created)
         raise
@@ -130,8 +155,11 @@ def run_demo(
 OUTPUT_FILES = ("contact_sheet.png", "results.json", "results.txt")
 
 
-def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start: float) -> DemoReport:
+def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start: float,
+               paste_condition: bool) -> DemoReport:
     scale = _scale_for(pipe)
+    truth = videos.cpu()
+    roundtrip = pipe.roundtrip(videos).cpu()  # the ceiling, the same for every task
 
     rows, sheet_rows = [], []
     for task_name in tqdm(pipe.task_names, desc="demo", unit="task", disable=not progress):
@@ -144,27 +172,42 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
             result = pipe.generate(task_name, None, label=labels.tolist(), seed=seed)
         seconds = time.perf_counter() - tick
 
-        generated = result.video.cpu()
-        truth = videos.cpu()
+        generated = result.video.cpu()  # scored as the model made it, pasted or not
         condition = result.condition.cpu()
-        scored = task.has_condition
-        generate = ~result.pixel_mask  # the pixels the task had to make
-        rows.append(TaskRow(
-            task=task_name,
-            psnr=float(masked_psnr(generated, truth, generate).mean()) if scored else None,
-            ssim=float(ssim(generated, truth).mean()) if scored else None,
-            baseline_psnr=float(masked_psnr(condition, truth, generate).mean()) if scored else None,
-            baseline_ssim=float(ssim(condition, truth).mean()) if scored else None,
-            seconds=seconds,
-            min_std=float(generated.flatten(1).std(dim=1).min()),
-        ))
-        grid = comparison_video([condition, generated, truth], scale=scale, gap=2)
+        scores = _scores(generated, condition, roundtrip, truth, result.pixel_mask, task.has_condition)
+        rows.append(TaskRow(task=task_name, seconds=seconds,
+                            min_std=float(generated.flatten(1).std(dim=1).min()), **scores))
+        shown = result.pasted().video.cpu() if paste_condition else generated
+        grid = comparison_video([condition, shown, truth], scale=scale, gap=2)
         write_video(out / f"{task_name}.mp4", even_size(grid), fps=4, pixel_format="yuv420p")
-        strips = [frame_strip(c[0], scale=max(1, scale // 2)) for c in (condition, generated, truth)]
+        strips = [frame_strip(c[0], scale=max(1, scale // 2)) for c in (condition, shown, truth)]
         sheet_rows.append(hstack([text_label(task_name, strips[0].shape[1], LABEL_WIDTH), *strips], gap=6))
 
-    write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2]))
-    report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start)
+    write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2], paste_condition))
+    report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report
+
+
+def _scores(generated, condition, roundtrip, truth, given: torch.Tensor, scored: bool) -> dict:
+    """A task's scores against the ground truth (all None for a task without a condition):
+    PSNR over the pixels it generates (`~given`) and over the condition pixels (`given`) of its
+    clips, of the padded condition video and of the tokenizer's round trip; SSIM over the clip."""
+    if not scored:
+        return dict.fromkeys(("psnr", "ssim", "baseline_psnr", "baseline_ssim", "condition_psnr",
+                              "roundtrip_psnr", "roundtrip_condition_psnr"))
+    return {
+        "psnr": _mean_psnr(generated, truth, ~given),
+        "ssim": float(ssim(generated, truth).mean()),
+        "baseline_psnr": _mean_psnr(condition, truth, ~given),
+        "baseline_ssim": float(ssim(condition, truth).mean()),
+        "condition_psnr": _mean_psnr(generated, truth, given),
+        "roundtrip_psnr": _mean_psnr(roundtrip, truth, ~given),
+        "roundtrip_condition_psnr": _mean_psnr(roundtrip, truth, given),
+    }
+
+
+def _mean_psnr(video: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float | None:
+    """The mean over the clips of `masked_psnr`; None when `mask` selects no pixel."""
+    return float(masked_psnr(video, truth, mask).mean()) if bool(mask.any()) else None

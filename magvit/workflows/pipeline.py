@@ -3,6 +3,8 @@
     pipe = Pipeline.from_checkpoint("runs/ucf-mt")
     result = pipe.generate("fp", "clip.mp4", seed=0)        # or a (3, T, H, W) / (B, ...) tensor
     result.video                                            # (B, 3, T, H, W) in [0, 1]
+    result.pasted().video                                   # the given pixels pasted back in
+    pipe.roundtrip("clip.mp4")                              # the tokenizer's own round trip
 
 Per batch: the task pads the condition video, the tokenizer turns it into condition tokens z̃,
 the decoder generates the latent tokens from the transformer's logits (prefix `[prompt,
@@ -48,6 +50,14 @@ class Result:
     def side_by_side(self) -> torch.Tensor:
         """(B, 3, T, H, 2W): the condition on the left, the result on the right."""
         return torch.cat([self.condition, self.video], dim=-1)
+
+    def pasted(self) -> Result:
+        """This result with the given condition pixels (`pixel_mask`) pasted back into `video`
+        from `condition`: the model may refine the pixels it was given, and this keeps them
+        exactly for showing. Only `video` changes, so `tokens` no longer decode to it; score
+        the model on the unpasted result. A task without a condition (CG) is returned as is."""
+        mask = self.pixel_mask.to(self.video.device)
+        return attrs.evolve(self, video=torch.where(mask, self.condition.to(self.video), self.video))
 
 
 class Pipeline:
@@ -173,12 +183,29 @@ class Pipeline:
                       torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
                       parts[0].pixel_mask, seconds)
 
+    @torch.inference_mode()
+    def roundtrip(self, video: str | Path | torch.Tensor, *, batch_size: int = 8) -> torch.Tensor:
+        """The tokenizer's own round trip, `decode(encode(video))`, of a file, a `(3, T, H, W)`
+        clip or a `(B, 3, T, H, W)` batch at the model's clip size: `(B, 3, T, H, W)` float32
+        in [0, 1], in the pipeline's precision, `batch_size` clips at a time. Its PSNR against
+        the clips is, in practice, the ceiling for what generation reaches through these tokens."""
+        clips = self._video_batch(video)
+        parts = []
+        for s in range(0, clips.shape[0], batch_size):
+            with inference_autocast(self.device, self.precision):
+                decoded = self.tokenizer.decode(self.tokenizer.encode(clips[s:s + batch_size]))
+            parts.append(decoded.float().clamp(0, 1))
+        return torch.cat(parts)
+
     def _clips(self, name: str, task, video, label) -> torch.Tensor:
         if video is None:
             if task.has_condition:
                 raise MagvitError(f"task {name!r} needs a condition video; pass one (--input)")
             count = 1 if label is None or isinstance(label, int) else len(label)
             return torch.zeros(count, 3, *self.clip_shape, device=self.device)
+        return self._video_batch(video)
+
+    def _video_batch(self, video: str | Path | torch.Tensor) -> torch.Tensor:
         if isinstance(video, (str, Path)):
             video = self.load_video(video)
         video = video.to(self.device, torch.float32)

@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
                         "instructions, else fp32; or MAGVIT_PRECISION)")
+    p.add_argument("--paste-condition", action="store_true",
+                   help="paste the given condition pixels into the videos and the contact sheet "
+                        "(the scores stay those of the model's own output)")
     p.set_defaults(func=run)
 
 
@@ -36,7 +39,8 @@ def run(args) -> int:
 
     report = run_demo(args.checkpoint, args.output, inputs=args.inputs, clips=args.clips,
                       label=args.label, seed=args.seed, device=args.device,
-                      precision=args.precision, compile=args.compile)
+                      precision=args.precision, compile=args.compile,
+                      paste_condition=args.paste_condition)
     print(report.table())
     print(f"\nwrote {args.output}/contact_sheet.png, one mp4 per task, results.json and results.txt")
     return 0

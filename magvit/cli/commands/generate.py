@@ -3,7 +3,8 @@
 Loads a stage-2 bundle, generates for one task and writes the result as a video. The decoder is
 the experiment's unless `--decoder` names another; `--steps`, `--schedule`, `--temperature`,
 `--top-k`, `--guidance-scale` and `--no-kv-cache` override its config. `--ultrawide N` widens
-a vertical strip by N vertical outpaintings on each side (paper Fig. 17).
+a vertical strip by N vertical outpaintings on each side (paper Fig. 17). `--paste-condition`
+pastes the given condition pixels back into the written result (`Result.pasted`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--samples", type=integer(1), default=1, help="results per input")
     p.add_argument("--batch-size", type=integer(1), default=8)
     p.add_argument("--side-by-side", action="store_true", help="write condition | result")
+    p.add_argument("--paste-condition", action="store_true",
+                   help="paste the given condition pixels back into the result (the model may "
+                        "refine them; this keeps them exactly)")
     p.add_argument("--ultrawide", type=integer(1), metavar="N",
                    help="outpaint a vertical strip N times on each side (task opv)")
     p.add_argument("--fps", type=number(0, above=True), default=8.0)
@@ -67,16 +71,26 @@ def run(args) -> int:
 
     outputs = _output_paths(args.output, _count(args))
     refuse_overwriting(outputs, [args.input])
+    if args.paste_condition and args.ultrawide is not None:
+        raise MagvitError("--paste-condition does not apply to --ultrawide, which keeps the input "
+                          "strip's pixels already; drop --paste-condition")
     overrides = {k: getattr(args, k) for k in DECODER_OPTIONS if getattr(args, k) is not None}
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
                                     precision=args.precision, compile=args.compile, **overrides)
     print(f"decoder {type(pipe.decoder).__name__}: {_describe(pipe.decoder)}")
-    pipe.task(args.task)  # an unknown task fails before any video is read
+    task = pipe.task(args.task)  # an unknown task fails before any video is read
+    if args.paste_condition and not task.has_condition:
+        raise MagvitError(f"task {args.task!r} has no condition video, so there are no pixels to "
+                          "paste; drop --paste-condition")
     if args.ultrawide is not None:
         videos = [_ultrawide(pipe, args)]
     else:
         result = pipe.generate(args.task, args.input, label=args.label, seed=args.seed,
                                samples=args.samples, batch_size=args.batch_size, progress=True)
+        if args.paste_condition:
+            result = result.pasted()
+            print("pasted the condition pixels into the output (--paste-condition): the given "
+                  "pixels are the input's, the rest the model's")
         videos = list(result.side_by_side() if args.side_by_side else result.video)
         print(f"tokenizer {result.seconds['tokenizer']:.2f} s, "
               f"transformer {result.seconds['transformer']:.2f} s")

@@ -117,6 +117,49 @@ def test_paste_condition_changes_the_outputs_but_not_the_scores(bundle_dir, demo
     assert not torch.equal(sheets[0][..., :16, :], sheets[1][..., :16, :])  # "generated+pasted"
 
 
+def test_cg_is_scored_by_a_shape_classifier_that_fits_the_data(bundle_dir, demo, tmp_path):
+    """CG's class_accuracy is `cg_accuracy` of the given classifier on the CG samples; without a
+    fitting classifier (the bundled one was trained on other clips) there is none."""
+    from magvit.core.data.synthetic import SyntheticShapes
+    from magvit.core.shape_classifier import ShapeClassifier, ShapeClassifierConfig
+    from magvit.workflows.shape_classifier import (
+        cg_accuracy,
+        classifier_for,
+        load_shape_classifier,
+        save_shape_classifier,
+    )
+
+    data = SyntheticShapes(frames=CLIP[0], resolution=CLIP[1])
+    assert classifier_for(data) is None  # the bundled classifier is for the default model's clips
+    assert all(r.class_accuracy is None for r in demo.rows)
+    torch.manual_seed(0)
+    path = save_shape_classifier(ShapeClassifier(ShapeClassifierConfig(num_classes=4, frames=CLIP[0], resolution=CLIP[1])), tmp_path / "c.st")
+    scored = run_demo(bundle_dir, tmp_path / "out", clips=4, progress=False, shape_classifier=path)
+    pipe = Pipeline.from_checkpoint(bundle_dir, device="cpu")
+    _, labels = held_out_clips(pipe, 4, seed=0)
+    samples = pipe.generate("cg", None, label=labels.tolist(), seed=0).video
+    expected = cg_accuracy(load_shape_classifier(path), samples, labels)
+    rows = {r.task: r for r in scored.rows}
+    assert rows["cg"].class_accuracy == pytest.approx(expected) and 0 <= expected <= 1
+    assert [t for t, r in rows.items() if r.class_accuracy is not None] == ["cg"]
+    assert f"cg: {expected:.1%} of the samples show their class's shape kind" in scored.table()
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [t["class_accuracy"] for t in saved["tasks"] if t["task"] == "cg"] == [pytest.approx(expected)]
+
+
+def test_cli_demo_refuses_a_missing_or_unfitting_shape_classifier(bundle_dir, tmp_path, capsys):
+    assert main(["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path / "a"), "--clips", "1",
+                 "--shape-classifier", str(tmp_path / "none.safetensors")]) == 2
+    assert "no shape classifier at" in capsys.readouterr().err
+    from magvit.workflows.shape_classifier import BUNDLED
+
+    assert main(["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path / "b"), "--clips", "1",
+                 "--shape-classifier", str(BUNDLED)]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on other clips: resolution=32 but the data has resolution=16" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_files(demo):
     out = demo.out_dir
     saved = json.loads((out / "results.json").read_text())

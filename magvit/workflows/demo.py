@@ -8,7 +8,10 @@ was given) and SSIM over the clip, of the generated clips against the ground tru
 two PSNRs of the padded condition video (the task's own baseline: the last given frame repeated
 for FP, the linear blend for FI) and of the tokenizer's round trip of the ground truth (the
 ceiling: generation cannot beat the tokens' own reconstruction); and the seconds generation took.
-CG has no condition, so it has no ground truth to compare with.
+CG has no condition, so it has no ground truth to compare with; on the synthetic clips its
+score is `class_accuracy`, the share of samples that a shape classifier trained on the clips'
+labels assigns to the class they were asked for (`magvit.workflows.shape_classifier`: the
+bundled one when it was trained on clips drawn like the model's, or `shape_classifier=PATH`).
 
 `paste_condition` pastes the condition pixels back into the videos and the contact sheet
 (`Result.pasted`); the scores are always of the model's own, unpasted output.
@@ -32,6 +35,7 @@ from magvit.core.video_io import write_image, write_video
 from magvit.errors import MagvitError
 from magvit.workflows.eval_clips import held_out_clips, input_clips
 from magvit.workflows.pipeline import Pipeline
+from magvit.workflows.shape_classifier import cg_accuracy, classifier_for
 
 # Below this standard deviation over a whole clip, an output is "a solid colour".
 SOLID_STD = 0.02
@@ -49,6 +53,7 @@ class TaskRow:
     condition_psnr: float | None = None  # over the given condition pixels (pixel_mask)
     roundtrip_psnr: float | None = None  # the tokenizer's round trip of the truth, ~pixel_mask
     roundtrip_condition_psnr: float | None = None  # the same, over pixel_mask
+    class_accuracy: float | None = None  # CG: samples the shape classifier puts in their class
 
     @property
     def solid(self) -> bool:
@@ -84,6 +89,9 @@ class DemoReport:
             "Round trip = the tokenizer's encode + decode of the ground truth: in practice the ceiling for PSNR",
             "and cond PSNR, since generated tokens are decoded by the same tokenizer.",
         ]
+        cg = [r for r in self.rows if r.class_accuracy is not None]
+        lines += [f"{r.task}: {r.class_accuracy:.1%} of the samples show their class's shape kind "
+                  "(shape classifier)." for r in cg]
         if self.paste_condition:
             lines += ["--paste-condition: the condition pixels were pasted into the videos and the contact sheet;",
                       "the scores above are of the model's own (unpasted) output."]
@@ -124,10 +132,12 @@ def run_demo(
     compile: bool = False,
     progress: bool = True,
     paste_condition: bool = False,
+    shape_classifier: str | Path | None = None,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
     outputs into `out_dir`. `paste_condition` pastes the condition pixels into the written
-    videos and contact sheet only; the scores are of the model's own output either way."""
+    videos and contact sheet only; the scores are of the model's own output either way.
+    `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data)."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -144,9 +154,10 @@ def run_demo(
         videos, labels = input_clips(pipe, inputs, label)
     else:
         videos, labels = held_out_clips(pipe, clips, seed)
+    classifier = _classifier(pipe, shape_classifier) if not inputs else None
     created = make_parents(out / "results.json")  # removed again if nothing gets written
     try:
-        return _run_tasks(pipe, videos, labels, out, seed, progress, start, paste_condition)
+        return _run_tasks(pipe, videos, labels, out, seed, progress, start, paste_condition, classifier)
     except BaseException:
         remove_if_empty(created)
         raise
@@ -155,8 +166,13 @@ def run_demo(
 OUTPUT_FILES = ("contact_sheet.png", "results.json", "results.txt")
 
 
+def _classifier(pipe: Pipeline, path: str | Path | None):
+    data = pipe.bundle.experiment.data
+    return classifier_for(data.build() if data is not None else None, path)
+
+
 def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start: float,
-               paste_condition: bool) -> DemoReport:
+               paste_condition: bool, classifier=None) -> DemoReport:
     scale = _scale_for(pipe)
     truth = videos.cpu()
     roundtrip = pipe.roundtrip(videos).cpu()  # the ceiling, the same for every task
@@ -175,6 +191,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         generated = result.video.cpu()  # scored as the model made it, pasted or not
         condition = result.condition.cpu()
         scores = _scores(generated, condition, roundtrip, truth, result.pixel_mask, task.has_condition)
+        if classifier is not None and not task.has_condition and task.needs_class:
+            scores["class_accuracy"] = cg_accuracy(classifier, generated, labels.cpu())
         rows.append(TaskRow(task=task_name, seconds=seconds,
                             min_std=float(generated.flatten(1).std(dim=1).min()), **scores))
         shown = result.pasted().video.cpu() if paste_condition else generated

@@ -31,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--paste-condition", action="store_true",
                    help="paste the given condition pixels into the videos and the contact sheet "
                         "(the scores stay those of the model's own output)")
+    p.add_argument("--shape-classifier", type=Path, metavar="FILE",
+                   help="the shape classifier that scores CG samples (default: the bundled one when "
+                        "it was trained on clips like the model's; make one with python -m "
+                        "magvit.workflows.shape_classifier)")
     p.set_defaults(func=run)
 
 
@@ -39,7 +43,7 @@ def run(args) -> int:
 
     report = run_demo(args.checkpoint, args.output, inputs=args.inputs, clips=args.clips,
                       label=args.label, seed=args.seed, device=args.device,
-                      precision=args.precision, compile=args.compile,
+                      precision=args.precision, compile=args.compile, shape_classifier=args.shape_classifier,
                       paste_condition=args.paste_condition)
     print(report.table())
     print(f"\nwrote {args.output}/contact_sheet.png, one mp4 per task, results.json and results.txt")

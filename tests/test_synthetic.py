@@ -56,22 +56,27 @@ def shape_centres(video: torch.Tensor) -> torch.Tensor:
                         (weight.sum(2) * coords).sum(1) / total], dim=1)
 
 
+def steps_away_from_the_walls(cfg: SyntheticShapes, clips: int):
+    """(index, label, (dx, dy) pixels moved in one frame) of the 2-frame, 1-shape clips whose
+    shape cannot bounce during the step."""
+    data = cfg.make("eval", seed=0)
+    margin = (0.16 + cfg.speed) * cfg.resolution + 1
+    for i in range(clips):
+        item = data[i]
+        centres = shape_centres(item["video"])
+        if ((margin < centres[0]) & (centres[0] < cfg.resolution - margin)).all():
+            yield i, item["label"], (centres[1] - centres[0]).tolist()
+
+
 def test_the_class_sets_the_direction_of_motion():
     """Property over many clips: one step moves the shape by speed along the class direction."""
     cfg = SyntheticShapes(frames=2, resolution=64, min_shapes=1, max_shapes=1)
-    data = cfg.make("eval", seed=0)
     step = cfg.speed * cfg.resolution
     checked = set()
-    for i in range(48):
-        item = data[i]
-        centres = shape_centres(item["video"])
-        margin = (0.16 + cfg.speed) * cfg.resolution + 1
-        if not ((margin < centres[0]) & (centres[0] < cfg.resolution - margin)).all():
-            continue  # may bounce during the step
-        moved = centres[1] - centres[0]
-        expected = torch.tensor(MOTION_CLASSES[item["label"]][1]) * step
-        assert moved.tolist() == pytest.approx(expected.tolist(), abs=0.35), i
-        checked.add(item["label"])
+    for i, label, moved in steps_away_from_the_walls(cfg, 48):
+        expected = torch.tensor(MOTION_CLASSES[label][1]) * step
+        assert moved == pytest.approx(expected.tolist(), abs=0.35), i
+        checked.add(label)
     assert checked == {0, 1, 2, 3}
 
 
@@ -132,17 +137,11 @@ def test_per_axis_speed_moves_diagonal_shapes_speed_along_each_axis():
     along, so one latent frame of two frames shifts a shape by a whole 4-pixel token."""
     cfg = SyntheticShapes(frames=2, resolution=64, min_shapes=1, max_shapes=1, per_axis_speed=True,
                           speed=1 / 32)
-    data = cfg.make("eval", seed=0)
     checked = set()
-    for i in range(64):
-        item = data[i]
-        centres = shape_centres(item["video"])
-        margin = (0.16 + cfg.speed) * cfg.resolution + 1
-        if not ((margin < centres[0]) & (centres[0] < cfg.resolution - margin)).all():
-            continue  # may bounce during the step
-        direction = [math.copysign(1.0, d) if d else 0.0 for d in MOTION_CLASSES[item["label"]][1]]
-        assert (centres[1] - centres[0]).tolist() == pytest.approx([2 * d for d in direction], abs=0.35), i
-        checked.add(item["label"])
+    for i, label, moved in steps_away_from_the_walls(cfg, 64):
+        direction = [math.copysign(1.0, d) if d else 0.0 for d in MOTION_CLASSES[label][1]]
+        assert moved == pytest.approx([2 * d for d in direction], abs=0.35), i
+        checked.add(label)
     assert checked == {0, 1, 2, 3}
 
 

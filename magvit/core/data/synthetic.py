@@ -14,9 +14,10 @@ How a clip is made:
    colour (any hue, or one of `palette` evenly spaced hues), a radius of 10-16% of the frame
    (`min_radius`, `max_radius`) and a random position inside the frame.
 4. Move every shape by `speed` (a fraction of the frame per frame) along the class direction
-   (with `per_axis_speed`, diagonal shapes move `speed` along each axis, so that every class
-   moves the same whole number of pixels per frame on each axis it moves along when `speed`
-   times `resolution` is one), bouncing off the walls; later shapes are drawn over earlier ones with anti-aliased edges.
+   (with `per_axis_speed`, diagonal shapes move `speed` along each axis, so every class moves a
+   whole number of pixels per frame on each axis when `speed * resolution` is whole), bouncing
+   off the walls; later shapes are drawn over earlier ones with anti-aliased edges (`edge`
+   pixels wide).
 
 The shape kind is visible in any single frame, and the first frame fixes all later ones (the
 speed is constant and every clip starts moving in the class direction), so class-conditional

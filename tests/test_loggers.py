@@ -4,6 +4,7 @@ images every `run.media_every` steps, W&B offline with no network, only what was
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,9 @@ def test_wandb_offline_needs_no_network_and_a_resume_continues_the_same_run(tmp_
         ids.append((run / "wandb-id.txt").read_text().strip())
     run_id = ids[0]
     assert ids == [run_id, run_id] and len(run_id) > 4
-    # wandb names a run's folder by the second it started and the id: the resumed run has the
-    # same id, so there is no folder of another run; two starts within one second share a folder
+    # wandb names a run's folder by the second it started and the id (and a "-1" suffix when a
+    # second start lands in the same second): every folder carries this run's id, none another's
     offline = sorted((run / "wandb").glob("offline-run-*"))
-    assert 1 <= len(offline) <= 2 and all(d.name.endswith(f"-{run_id}") for d in offline)
+    name = re.compile(rf"offline-run-\d{{8}}_\d{{6}}-{re.escape(run_id)}(-\d+)?")
+    assert 1 <= len(offline) <= 2 and all(name.fullmatch(d.name) for d in offline), [d.name for d in offline]
     assert all(any(d.glob("*.wandb")) for d in offline)

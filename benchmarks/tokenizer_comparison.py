@@ -40,6 +40,9 @@ CONFIGS: dict[str, list[str]] = {  # name -> --set overrides of tiny-tokenizer a
     "fsq-causal": [f"tokenizer.quantizer={FSQ}", *CAUSAL],
     "vq-causal": CAUSAL,
     "vq2d": ['tokenizer.kind="vq2d"'],
+    # a spatially local encoder (a token sees its patch and 3 pixels around it; per-position norm)
+    "fsq-local": [f"tokenizer.quantizer={FSQ}", "tokenizer.local=true"],
+    "fsq-causal-local": [f"tokenizer.quantizer={FSQ}", "tokenizer.local=true", *CAUSAL],
 }
 
 

@@ -120,7 +120,9 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
     """An `nn.Module` with `factors`, `codebook_size` and `latent_shape`; `encode` gives int64
     ids in range of the latent grid's shape, `decode` a finite video in [0, 1] of the clip's
     shape; ids outside the codebook are refused; `forward` gives a reconstruction and an `aux`
-    dict whose scalar losses stay float32 under bf16 autocast."""
+    dict whose scalar losses stay float32 under bf16 autocast. A `causal` tokenizer's first
+    latent frame sees the first frame alone; one with an `encoder_halo` (pixels a token sees
+    beyond its patch) keeps its first column's tokens when pixels farther right change."""
     _require(isinstance(tokenizer, nn.Module), who, "must be a torch.nn.Module")
     factors, codes = tuple(tokenizer.factors), tokenizer.codebook_size
     _require(len(factors) == 3 and all(isinstance(f, int) and f >= 1 for f in factors), who,
@@ -155,6 +157,14 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
             later[:, :, 1:] = torch.rand(later[:, :, 1:].shape, generator=torch.Generator().manual_seed(1))
             _require(torch.equal(tokenizer.encode(later)[:, 0], ids[:, 0]), who,
                      "causal: changing frames after the first changed the first latent frame's tokens")
+        halo = getattr(tokenizer, "encoder_halo", None)
+        if halo is not None and clip[2] > factors[2] + halo:  # a local encoder's first column
+            far = video.clone()
+            far[..., factors[2] + halo:] = torch.rand(far[..., factors[2] + halo:].shape,
+                                                     generator=torch.Generator().manual_seed(2))
+            _require(torch.equal(tokenizer.encode(far)[..., 0], ids[..., 0]), who,
+                     f"encoder_halo = {halo}: changing pixels more than {halo} columns right of the "
+                     "first patch changed its tokens")
     tokenizer.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         recon, aux = tokenizer(video)

@@ -141,8 +141,9 @@ def test_the_quantizer_check_catches_ids_that_disagree_with_forward():
 
 @pytest.mark.parametrize("config", [
     {"quantizer": LFQ}, {"quantizer": FSQ}, {"causal": True}, {"causal": True, "quantizer": LFQ},
-    {"norm": "channel"}, {"norm": "frame", "quantizer": FSQ},
-], ids=["lfq", "fsq", "causal", "causal-lfq", "norm-channel", "norm-frame-fsq"])
+    {"norm": "channel"}, {"norm": "frame", "quantizer": FSQ}, {"local": True, "quantizer": FSQ},
+    {"local": True, "causal": True},
+], ids=["lfq", "fsq", "causal", "causal-lfq", "norm-channel", "norm-frame-fsq", "local-fsq", "local-causal"])
 def test_tokenizer_variants_pass_the_tokenizer_check(config):
     check_tokenizer(tokenizer(**config))
 
@@ -164,6 +165,42 @@ def test_causal_first_latent_frame_depends_on_the_first_frame_alone():
     # a non-causal tokenizer mixes every frame into every latent frame
     plain = tokenizer(norm="frame", quantizer=LFQ)
     assert not torch.equal(plain.encode(video[:, :, :8])[:, 0], plain.encode(changed[:, :, :8])[:, 0])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_local_encoders_token_sees_its_patch_and_the_halo_alone(causal):
+    model = tokenizer(local=True, causal=causal, quantizer=FSQ)
+    halo, (_, fh, fw) = model.encoder_halo, model.factors
+    assert halo == 3 and tokenizer().encoder_halo is None
+    assert model.encoder.norm_out.mode == "channel" and model.decoder.norm_out.mode == model.arch.norm
+    frames = 7 if causal else 8
+    video = torch.rand(1, 3, frames, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        latent = model.encode_latent(video)  # (1, C, t, 8, 8): one vector per 4x4 patch
+        for row, col in itertools.product(range(8), repeat=2):
+            # every pixel outside patch (row, col) grown by the halo is redrawn
+            seen = torch.zeros(32, 32, dtype=torch.bool)
+            seen[max(row * fh - halo, 0):(row + 1) * fh + halo, max(col * fw - halo, 0):(col + 1) * fw + halo] = True
+            changed = torch.where(seen, video, torch.rand(video.shape, generator=torch.Generator().manual_seed(row * 8 + col)))
+            assert torch.equal(model.encode_latent(changed)[..., row, col], latent[..., row, col])
+        # the halo is tight: one more pixel of the patch's surroundings changes its latent
+        closer = video.clone()
+        closer[..., fw + halo - 1] += 0.5
+        assert not torch.allclose(model.encode_latent(closer)[..., 0, 0], latent[..., 0, 0], atol=1e-4)
+    # the plain encoder sees the whole frame: the far corner moves the first patch's latent
+    plain = tokenizer(quantizer=FSQ, norm="channel")
+    far = video.clone()
+    far[..., 24:, 24:] = 1 - far[..., 24:, 24:]
+    with torch.no_grad():
+        assert not torch.allclose(plain.encode_latent(far[:, :, :8])[..., 0, 0],
+                                  plain.encode_latent(video[:, :, :8])[..., 0, 0], atol=1e-4)
+
+
+def test_a_local_encoder_from_toml_keeps_the_decoders_norm():
+    model = validate_experiment(_experiment({"local": True, "quantizer": FSQ, "norm": "frame"})).tokenizer.build()
+    assert model.encoder_halo == 3 and model.decoder.norm_out.mode == "frame"
+    assert {m.mode for m in model.encoder.modules() if hasattr(m, "mode")} == {"channel"}
+    assert {m.kernel_size[1:] for m in model.encoder.blocks[2:].modules() if isinstance(m, torch.nn.Conv3d)} == {(1, 1)}
 
 
 def test_causal_clip_sizes_are_checked_with_the_fix():

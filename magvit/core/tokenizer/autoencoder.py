@@ -2,12 +2,16 @@
 
 Encoder: conv -> per level `num_res_blocks` ResBlocks, average-pool between levels (3D steps
 first, 2D near the latent) -> more ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
+A local encoder (`local = true`) makes every ResBlock after the first level pointwise in space
+(time keeps its kernel) and normalises per position, so a token sees its own patch and
+`encoder_halo` pixels around it; the decoder is unchanged.
 Decoder: conv -> ResBlocks -> per level (deepest first) ResBlocks, nearest-resize + conv up
 (2D steps first, then 3D) -> GN -> swish -> conv to RGB.
 """
 
 from __future__ import annotations
 
+import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,17 +28,21 @@ class Encoder(nn.Module):
     def __init__(self, arch: Architecture, temporal_kernel: int = 3):
         super().__init__()
         pad, kt = layers_of(arch, temporal_kernel), temporal_kernel
+        if arch.local:  # frame or clip statistics would let every pixel reach every token
+            pad = attrs.evolve(pad, norm="channel")
         widths = [arch.base_channels * m for m in arch.channel_multipliers]
         self.conv_in = conv(3, widths[0], 3, pad, kt, bias=False)
         layers: list[nn.Module] = []
         ch = widths[0]
         for level, width in enumerate(widths):
+            k = 1 if arch.local and level > 0 else 3
             for _ in range(arch.num_res_blocks):
-                layers.append(ResBlock(ch, width, pad, kt))
+                layers.append(ResBlock(ch, width, pad, kt, spatial_kernel=k))
                 ch = width
             if level < len(widths) - 1:
                 layers.append(Downsample(arch.temporal_downsample[level] and kt > 1, pad.causal))
-        layers += [ResBlock(ch, ch, pad, kt) for _ in range(arch.num_res_blocks)]
+        k = 1 if arch.local else 3
+        layers += [ResBlock(ch, ch, pad, kt, spatial_kernel=k) for _ in range(arch.num_res_blocks)]
         self.blocks = nn.Sequential(*layers)
         self.norm_out = group_norm(ch, pad.norm)
         self.conv_out = nn.Conv3d(ch, arch.embedding_dim, 1)

@@ -96,13 +96,15 @@ def group_norm(channels: int, mode: str = "group") -> Norm:
 class ResBlock(nn.Module):
     """GN -> swish -> conv -> GN -> swish -> conv, plus a (1x1x1 conv when needed) skip."""
 
-    def __init__(self, in_ch: int, out_ch: int, padding: str | Layers, temporal_kernel: int = 3):
+    def __init__(self, in_ch: int, out_ch: int, padding: str | Layers, temporal_kernel: int = 3,
+                 spatial_kernel: int = 3):
         super().__init__()
         layers = padding if isinstance(padding, Layers) else Layers(padding, temporal_kernel)
+        k = spatial_kernel  # 1: pointwise in space (a local encoder's deeper levels)
         self.norm1 = group_norm(in_ch, layers.norm)
-        self.conv1 = conv(in_ch, out_ch, 3, layers, layers.temporal_kernel, bias=False)
+        self.conv1 = conv(in_ch, out_ch, k, layers, layers.temporal_kernel, bias=False)
         self.norm2 = group_norm(out_ch, layers.norm)
-        self.conv2 = conv(out_ch, out_ch, 3, layers, layers.temporal_kernel, bias=False)
+        self.conv2 = conv(out_ch, out_ch, k, layers, layers.temporal_kernel, bias=False)
         self.skip = nn.Conv3d(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,7 @@ class TokenizerConfig:
     disc_multipliers: tuple[int, ...] | None = None
     causal: bool | None = None  # MAGVIT-v2 causal 3D CNN: clips of 1 + k·ft frames
     norm: str | None = None  # "group" (clip statistics), "frame" or "channel"; causal: "frame"
+    local: bool | None = None  # the encoder's token sees its own patch (+ a few pixels)
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
     commitment_cost: float = 0.25
     codebook_cost: float = 1.0

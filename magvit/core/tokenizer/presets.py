@@ -28,6 +28,10 @@ class Architecture:
     # Causal in time (MAGVIT-v2): clips of 1 + k·ft frames, the first frame tokenized alone.
     causal: bool = False
     norm: str = "group"  # "group" (over the clip, paper), "frame" or "channel" (local statistics)
+    # Spatially local encoder: convs after the first level are pointwise in space and its norm is
+    # per position, so a token sees its own patch plus `encoder_halo` pixels around it (the
+    # decoder keeps `norm`: per-position statistics on both sides stall training).
+    local: bool = False
 
     def __attrs_post_init__(self) -> None:
         if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
@@ -40,6 +44,12 @@ class Architecture:
             raise MagvitError(f"tokenizer: padding {self.padding!r} must be \"reflect\" or \"zero\"")
         if self.norm not in NORMS:
             raise MagvitError(f"tokenizer: norm {self.norm!r} must be one of {', '.join(NORMS)}")
+
+    @property
+    def encoder_halo(self) -> int | None:
+        """Pixels beyond its own patch that a token of a local encoder sees (None: not local):
+        the first conv and the first level's ResBlocks, all 3x3 in space at full resolution."""
+        return 1 + 2 * self.num_res_blocks if self.local else None
 
     @property
     def factors(self) -> tuple[int, int, int]:

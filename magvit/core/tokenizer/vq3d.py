@@ -58,6 +58,11 @@ class VQ3D(nn.Module):
     def causal(self) -> bool:
         return self.arch.causal
 
+    @property
+    def encoder_halo(self) -> int | None:
+        """A local encoder's token sees its patch and this many pixels around it; None: any pixel."""
+        return self.arch.encoder_halo
+
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         ft, fh, fw = self.factors
         if self.causal:  # the first frame alone, then groups of ft

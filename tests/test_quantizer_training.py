@@ -1,5 +1,5 @@
 """The lfq (2^14) and fsq tokenizers train from their shipped TOML alone, a ten-task transformer
-trains on their tokens, and the pipeline generates every task; a causal one too. The tokenizer's
+trains on their tokens, and the pipeline generates every task; a causal one and a local one too. The tokenizer's
 training eval and `magvit reconstruct` report condition agreement."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ SMALL_DATA = ["--set", "data.train_clips=8", "--set", "data.eval_clips=4"]
 
 
 @pytest.mark.parametrize("quantizer, codes, causal", [
-    ("lfq", 2**14, False), ("fsq", 64000, False), ("lfq", 2**14, True),
-], ids=["lfq", "fsq", "lfq-causal"])
+    ("lfq", 2**14, False), ("fsq", 64000, False), ("lfq", 2**14, True), ("fsq-local", 64000, False),
+], ids=["lfq", "fsq", "lfq-causal", "fsq-local"])
 def test_trains_from_toml_and_generates_all_ten_tasks(quantizer, codes, causal, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     extra = ["--set", "tokenizer.causal=true", "--set", "data.frames=7"] if causal else []
@@ -32,11 +32,14 @@ def test_trains_from_toml_and_generates_all_ten_tasks(quantizer, codes, causal, 
     assert all(0 <= report[f"agree_{t}"] <= 1 for t in ("fp", "fi", "ipc"))
     if causal:  # the given first frame is the first latent frame, tokenized alone
         assert report["agree_fp"] == 1.0
+    if quantizer.endswith("local"):  # IPC's outer ring of tokens (28 of 48) never sees the centre
+        assert report["agree_ipc"] >= 28 / 48
 
     assert main(["train", "transformer", f"tiny-{quantizer}", *TINY_STEPS, *SMALL_DATA, *extra]) == 0
     pipe = Pipeline.from_checkpoint(f"runs/tiny-{quantizer}", steps=2)  # 2 COMMIT steps: the path, not quality
     assert pipe.tokenizer.codebook_size == codes and pipe.vocab.codebook_size == codes
     assert getattr(pipe.tokenizer, "causal", False) == causal
+    assert pipe.tokenizer.encoder_halo == (3 if quantizer.endswith("local") else None)
     data = pipe.bundle.experiment.data.build().make("eval", seed=0)
     video = data[0]["video"]
     assert video.shape[1] == (7 if causal else 8)

@@ -29,6 +29,7 @@ def test_shipped_experiment_validates(name):
     ("tiny-tokenizer-fine", (4, 16, 16), 1024),  # the paper's 1024-token layout at 32x32
     ("tiny-tokenizer-lfq", (4, 8, 8), 2**14),    # the same grid, 14 bits per token
     ("tiny-tokenizer-fsq", (4, 8, 8), 64000),    # the same grid, ~16 bits per token
+    ("tiny-tokenizer-fsq-local", (4, 8, 8), 64000),  # ... with a spatially local encoder
     ("tiny-flat-tokenizer", (4, 8, 8), 4375),    # FSQ 7x5x5x5x5 on the flat-background clips
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
@@ -45,7 +46,7 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
     assert decoded.shape == video.shape and torch.isfinite(decoded).all()
 
 
-@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-flat", "bair-mt8", "ucf101-cg"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "bair-mt8", "ucf101-cg"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with
     the same tokenizer section (quantizer included) apart from the checkpoint."""

@@ -3,7 +3,9 @@
 Each example's loss is `Σᵢ CEᵢ·wᵢ / Σᵢ wᵢ` over its N latent tokens, where the weights from
 `commit_mask` cover the refine, mask and reconstruct terms alike (or only the masked tokens, for
 the MTM ablation). Label smoothing spreads ε of the target mass uniformly over the codebook.
-Computed in float32 whatever the autocast dtype.
+Computed in float32 whatever the autocast dtype. A factorised head's logits (a tuple, one per
+codebook factor) give the sum of the digits' cross-entropies: exactly the CE of the code under
+the product of their softmaxes, without building the full vocabulary (smoothing is per digit).
 """
 
 from __future__ import annotations
@@ -16,24 +18,34 @@ from magvit.core.training.precision import full_precision
 LABEL_SMOOTHING = 1e-4
 
 
+def _code_digits(codes: torch.Tensor, factors: list[int]) -> list[torch.Tensor]:
+    digits = []
+    for k in reversed(factors):  # mixed radix, the last digit fastest (as the transformer's head)
+        digits.append(codes % k)
+        codes = torch.div(codes, k, rounding_mode="floor")
+    return digits[::-1]
+
+
 def per_example_commit_loss(
-    logits: torch.Tensor,
+    logits: torch.Tensor | tuple[torch.Tensor, ...],
     targets: torch.Tensor,
     weights: torch.Tensor,
     *,
     label_smoothing: float = LABEL_SMOOTHING,
 ) -> torch.Tensor:
-    """logits (B, N, C), targets (B, N) int, weights (B, N) -> (B,) weighted mean CE per example."""
-    if logits.shape[:2] != targets.shape or targets.shape != weights.shape:
+    """logits (B, N, C) or a tuple of (B, N, K_f), targets (B, N) int, weights (B, N) -> (B,)
+    weighted mean CE per example."""
+    parts = tuple(logits) if isinstance(logits, (tuple, list)) else (logits,)
+    if any(p.shape[:2] != targets.shape for p in parts) or targets.shape != weights.shape:
         raise ValueError(
-            f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and weights "
+            f"logits {[tuple(p.shape) for p in parts]}, targets {tuple(targets.shape)} and weights "
             f"{tuple(weights.shape)} must agree on (batch, positions)"
         )
-    with full_precision(logits.device):
-        ce = F.cross_entropy(
-            logits.float().flatten(0, 1), targets.flatten(), reduction="none",
-            label_smoothing=label_smoothing,
-        ).view(targets.shape)
+    digits = _code_digits(targets, [p.shape[-1] for p in parts]) if len(parts) > 1 else [targets]
+    with full_precision(parts[0].device):
+        ce = sum(F.cross_entropy(
+            p.float().flatten(0, 1), d.flatten(), reduction="none", label_smoothing=label_smoothing,
+        ) for p, d in zip(parts, digits)).view(targets.shape)
         weights = weights.float()
         total = weights.sum(dim=1)
         if bool((total <= 0).any()):

@@ -28,6 +28,9 @@ class BertPluginConfig:
     vocab_size: int = 1137
     num_positions: int = 1026
     codebook_size: int = 1024
+    # MAGVIT-v2's factorised head for large codebooks, e.g. [512, 512] for 2^18 codes: one
+    # output per digit (1024) instead of per code (262,144); product = the codebook size
+    codebook_factors: tuple[int, ...] = ()
 
     def model_config(self) -> BertConfig:
         layers, hidden, mlp, heads = PRESETS[self.preset]
@@ -41,6 +44,7 @@ class BertPluginConfig:
             codebook_size=self.codebook_size,
             dropout=self.dropout,
             attention_dropout=self.attention_dropout,
+            codebook_factors=tuple(self.codebook_factors),
         )
 
 

@@ -77,6 +77,7 @@ class TransformerStage:
         self.vocab = self.layout.vocab
         model = self.layout.transformer.build().to(self.device)
         self.model = wrap_ddp(model, ctx)
+        self.factored = bool(getattr(model, "codebook_factors", ()))
         self.optimizer = adamw(model, exp)
         self.scheduler = make_lr_scheduler(
             self.optimizer, warmup_steps=exp.train.warmup_steps, total_steps=exp.train.steps,
@@ -157,16 +158,18 @@ class TransformerStage:
                                   draws.rows(rows.start, rows.stop), targets=targets, indices=index)
             with sync_gradients(self.model, i == parts - 1):
                 with autocast(self.device, self.exp.run.precision):
-                    logits = self.model(example.sequence)
+                    # a factorised head's digit logits: the full vocabulary is never built
+                    logits = (self.model(example.sequence, factored=True) if self.factored
+                              else (self.model(example.sequence),))
                 loss = commit_loss(
-                    logits[:, self.vocab.prefix_length:], example.batch.targets, example.batch.weights,
-                    label_smoothing=self.exp.commit.label_smoothing,
+                    tuple(part[:, self.vocab.prefix_length:] for part in logits), example.batch.targets,
+                    example.batch.weights, label_smoothing=self.exp.commit.label_smoothing,
                 )
                 check_finite(loss, step=step, name=f"loss ({task})")
                 (loss / parts).backward()
             total += loss.item() / parts
         if self.exp.run.media_every:  # for `media`: a copy, so the step's logits can be freed
-            self._last = (example.batch, logits.detach()[:4].clone())
+            self._last = (example.batch, tuple(part.detach()[:4].clone() for part in logits))
         grad_norm = grad_norm_of(self.model.parameters(), self.exp.train.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
@@ -180,8 +183,10 @@ class TransformerStage:
         """The last batch's one-step prediction, decoded: per clip the true tokens' video above
         the video of the argmax prediction at every masked position (the rest given)."""
         batch, logits = self._last
-        count = logits.shape[0]
-        predicted = logits[:, self.vocab.prefix_length:].float().argmax(-1)
+        count = logits[0].shape[0]
+        predicted = 0
+        for part in logits:  # the argmax code is each digit's argmax (the logits are separable)
+            predicted = predicted * part.shape[-1] + part[:, self.vocab.prefix_length:].float().argmax(-1)
         masked = batch.should_mask[:count]
         tokens = torch.where(masked, predicted, batch.targets[:count])
         grid = lambda t: t.reshape(count, *self.layout.latent_shape)  # noqa: E731

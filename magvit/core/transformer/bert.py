@@ -5,10 +5,18 @@
     head:       LN(gelu(dense(x))) @ token_embedding[:codebook]ᵀ + bias   (tied weights)
 
 Logits cover the codebook only: class, [MASK] and prompt ids are inputs, never predictions.
+
+Factorised codebook (`codebook_factors = (K1, K2, ...)`, product = codebook size, as MAGVIT-v2
+does for 2^18 codes): a code is the mixed-radix number of its digits (the last fastest), its
+embedding the sum of one row per digit, and the head predicts each digit: K1 + K2 + ... outputs
+instead of K1·K2·..., and far fewer parameters. `forward(ids, factored=True)` gives the digit
+logits (training's loss never builds the full vocabulary); plain `forward` gives the codebook's
+logits as their outer sum, log p(code) = Σ log p(digit), for the decoders.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import attrs
@@ -44,6 +52,24 @@ class BertConfig:
     codebook_size: int
     dropout: float = 0.1
     attention_dropout: float = 0.1
+    codebook_factors: tuple[int, ...] = ()  # () = one output per code
+
+
+def code_digits(codes: torch.Tensor, factors: tuple[int, ...]) -> list[torch.Tensor]:
+    """Code ids -> their digits in the mixed radix `factors` (the last digit varies fastest)."""
+    digits = []
+    for k in reversed(factors):
+        digits.append(codes % k)
+        codes = torch.div(codes, k, rounding_mode="floor")
+    return digits[::-1]
+
+
+def full_logits(digit_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """(..., K_f) logits per digit -> (..., ΠK_f) logits whose softmax is the product of theirs."""
+    out = digit_logits[0].float().log_softmax(-1)
+    for logits in digit_logits[1:]:
+        out = (out.unsqueeze(-1) + logits.float().log_softmax(-1).unsqueeze(-2)).flatten(-2)
+    return out
 
 
 class SelfAttention(nn.Module):
@@ -117,25 +143,55 @@ class Bert(nn.Module):
                 f"transformer.codebook_size = {cfg.codebook_size} is larger than vocab_size = "
                 f"{cfg.vocab_size}: the vocabulary must contain every code"
             )
+        factors = tuple(cfg.codebook_factors)
+        if factors and (min(factors) < 2 or math.prod(factors) != cfg.codebook_size):
+            raise MagvitError(
+                f"transformer.codebook_factors = {list(factors)} must be ints >= 2 whose product is "
+                f"the codebook size {cfg.codebook_size} (e.g. [512, 512] for 2^18 codes)"
+            )
         self.config = cfg
         attend = attend or SdpaAttention()
-        self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.hidden)
+        # Rows: every code (or, factorised, every digit of every factor), then the other ids.
+        rows = sum(factors) + cfg.vocab_size - cfg.codebook_size if factors else cfg.vocab_size
+        self.token_embedding = nn.Embedding(rows, cfg.hidden)
         self.position_embedding = nn.Embedding(cfg.num_positions, cfg.hidden)
         self.embedding_norm = nn.LayerNorm(cfg.hidden, eps=LN_EPS)
         self.embedding_dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Layer(cfg, attend) for _ in range(cfg.num_layers))
         self.head_dense = nn.Linear(cfg.hidden, cfg.hidden)
         self.head_norm = nn.LayerNorm(cfg.hidden, eps=LN_EPS)
-        self.head_bias = nn.Parameter(torch.zeros(cfg.codebook_size))
+        self.head_bias = nn.Parameter(torch.zeros(sum(factors) if factors else cfg.codebook_size))
         self.apply(_init_weights)
 
     @property
     def codebook_size(self) -> int:
         return self.config.codebook_size
 
-    def forward(self, input_ids: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
-        """(B, L) ids -> (B, L, codebook_size) logits; bidirectional unless `causal`."""
-        return self._run(input_ids, start=0, causal=causal)
+    @property
+    def codebook_factors(self) -> tuple[int, ...]:
+        return tuple(self.config.codebook_factors)
+
+    def forward(self, input_ids: torch.Tensor, *, causal: bool = False, factored: bool = False):
+        """(B, L) ids -> (B, L, codebook_size) logits; bidirectional unless `causal`. With
+        `factored`, a tuple of (B, L, K_f) logits, one per codebook factor (one entry, the
+        codebook's logits, for a model without factors)."""
+        out = self._run(input_ids, start=0, causal=causal)
+        return out if factored else self._full(out)
+
+    def _full(self, digit_logits: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return full_logits(digit_logits) if self.codebook_factors else digit_logits[0]
+
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        factors = self.codebook_factors
+        if not factors:
+            return self.token_embedding(ids)
+        codebook = self.config.codebook_size
+        is_code = ids < codebook
+        codes = torch.where(is_code, ids, 0)
+        offsets = [sum(factors[:f]) for f in range(len(factors))]
+        x = sum(self.token_embedding(d + o) for d, o in zip(code_digits(codes, factors), offsets))
+        other = self.token_embedding((ids - codebook + sum(factors)).clamp(min=sum(factors)))
+        return torch.where(is_code.unsqueeze(-1), x, other)
 
     def new_kv_cache(self, batch_size: int, max_length: int) -> KVCache:
         cfg, param = self.config, self.token_embedding.weight
@@ -153,9 +209,11 @@ class Bert(nn.Module):
             )
         logits = self._run(input_ids, start=cache.length, causal=True, cache=cache)
         cache.commit()
-        return logits
+        return self._full(logits)
 
-    def _run(self, input_ids, *, start: int, causal: bool, cache: KVCache | None = None):
+    def _run(self, input_ids, *, start: int, causal: bool,
+             cache: KVCache | None = None) -> tuple[torch.Tensor, ...]:
+        """Logits per codebook factor (one entry when there are none)."""
         length = input_ids.shape[1]
         if start + length > self.config.num_positions:
             raise ValueError(
@@ -163,13 +221,14 @@ class Bert(nn.Module):
                 f"{self.config.num_positions} position embeddings"
             )
         positions = torch.arange(start, start + length, device=input_ids.device)
-        x = self.token_embedding(input_ids) + self.position_embedding(positions)
+        x = self._embed(input_ids) + self.position_embedding(positions)
         x = self.embedding_dropout(self.embedding_norm(x))
         for i, layer in enumerate(self.layers):
             x = layer(x, causal=causal, cache=cache, layer=i)
         x = self.head_norm(F.gelu(self.head_dense(x)))
-        codes = self.token_embedding.weight[: self.config.codebook_size]
-        return x @ codes.t() + self.head_bias
+        factors = self.codebook_factors or (self.config.codebook_size,)
+        codes = self.token_embedding.weight[: sum(factors)]  # tied: the codes' (or digits') rows
+        return (x @ codes.t() + self.head_bias).split(factors, dim=-1)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -184,8 +243,9 @@ def _init_weights(module: nn.Module) -> None:
 
 def parameter_count(cfg: BertConfig) -> int:
     """Exact number of parameters of `Bert(cfg)`, without building it."""
-    d, v = cfg.hidden, cfg.vocab_size
+    d, outputs = cfg.hidden, sum(cfg.codebook_factors) or cfg.codebook_size
+    rows = cfg.vocab_size - cfg.codebook_size + outputs
     layer = (d * 3 * d + 3 * d) + (d * d + d) + (d * cfg.mlp + cfg.mlp) + (cfg.mlp * d + d) + 4 * d
-    embeddings = v * d + cfg.num_positions * d + 2 * d
-    head = d * d + d + 2 * d + cfg.codebook_size
+    embeddings = rows * d + cfg.num_positions * d + 2 * d
+    head = d * d + d + 2 * d + outputs
     return cfg.num_layers * layer + embeddings + head

@@ -46,7 +46,8 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
     assert decoded.shape == video.shape and torch.isfinite(decoded).all()
 
 
-@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "bair-mt8", "ucf101-cg"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "bair-mt8", "ucf101-cg",
+                                  "ucf101-cg-lfq"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with
     the same tokenizer section (quantizer included) apart from the checkpoint."""
@@ -63,6 +64,22 @@ def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
         sizes = ("train_clips", "eval_clips", "num_classes")
         drawn = lambda exp: {k: v for k, v in attrs.asdict(exp.data.config).items() if k not in sizes}  # noqa: E731
         assert drawn(load_experiment(name)) == drawn(load_experiment(stage1))
+
+
+def test_paper_size_lfq_stage2_factorises_its_2_to_the_18_head():
+    from magvit.core.transformer.bert import parameter_count
+    from magvit.workflows.stage2_layout import stage2_layout
+
+    exp = load_experiment("ucf101-cg-lfq")
+    tokenizer = torch.nn.Module()  # the layout needs only the codebook and the grid
+    tokenizer.codebook_size, tokenizer.factors, tokenizer.causal = 2**18, (4, 8, 8), True
+    tokenizer.latent_shape = lambda t, h, w: (1 + (t - 1) // 4, h // 8, w // 8)
+    layout = stage2_layout(exp, tokenizer, exp.data.config, {"cg": exp.tasks["cg"].task.build()})
+    config = layout.transformer.config.model_config()
+    assert config.codebook_size == 2**18 and config.codebook_factors == (512, 512)
+    assert layout.latent_shape == (5, 16, 16) and config.num_positions == 1 + 5 * 16 * 16
+    plain = parameter_count(attrs.evolve(config, codebook_factors=()))
+    assert plain - parameter_count(config) == (2**18 - 1024) * (768 + 1)  # rows of 768 + one bias each
 
 
 def test_paper_size_lfq_tokenizer_is_causal_at_2_to_the_18():

@@ -88,6 +88,30 @@ def test_the_bundled_model_in_bf16_scores_like_fp32():
     assert abs(scores["bf16"] - scores["fp32"]) < 1.0
 
 
+def test_a_half_pipeline_runs_a_half_copy_and_leaves_the_bundle_in_fp32():
+    bf16 = Pipeline.from_checkpoint("default", precision="bf16")
+    bundle_weights = {p.dtype for p in bf16.bundle.transformer.parameters()}
+    assert bundle_weights == {torch.float32}
+    for name, part in bf16.transformer.named_modules():  # matmul weights half; norms, free biases fp32
+        half = isinstance(part, (torch.nn.Linear, torch.nn.Embedding))
+        for param in part.parameters(recurse=False):
+            assert param.dtype == (torch.bfloat16 if half else torch.float32), name
+    assert bf16.transformer.head_bias.dtype == torch.float32
+    fp32 = Pipeline(bf16.bundle, precision="fp32")  # the same bundle, afterwards: untouched weights
+    assert fp32.transformer is bf16.bundle.transformer
+    ids = torch.randint(0, fp32.vocab.codebook_size, (2, fp32.bundle.transformer.config.num_positions),
+                        generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        full = fp32.transformer(ids)
+        with prec.inference_autocast("cpu", "bf16"):
+            half, autocast_only = bf16.transformer(ids), fp32.transformer(ids)
+    assert half.dtype == autocast_only.dtype == full.dtype == torch.float32  # + the fp32 head bias
+    # stored bf16 weights = what autocast rounds them to at each matmul; the bf16 embeddings add a
+    # little more rounding, well within bf16's own error against fp32
+    err_half, err_autocast = (half - full).abs().mean(), (autocast_only - full).abs().mean()
+    assert err_half < 1.5 * err_autocast and err_autocast > 0
+
+
 def test_cli_names_a_precision_the_device_cannot_run(capsys):
     assert main(["demo", "--clips", "1", "--precision", "fp16", "--device", "cpu"]) == 2
     assert "fp16 runs on CUDA only; on a CPU use bf16 or fp32" in capsys.readouterr().err

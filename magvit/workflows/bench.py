@@ -58,9 +58,11 @@ def transformer_flops(config: Any, length: int) -> float:
 
 
 def gemm_gflops(m: int, k: int, n: int, device: torch.device, precision: str, repeats: int) -> float:
-    """GFLOP/s of an (m x k) @ (k x n) matmul in `precision` on `device`."""
-    a = torch.randn(m, k, device=device)
-    b = torch.randn(k, n, device=device)
+    """GFLOP/s of an (m x k) @ (k x n) matmul in `precision` on `device` (operands stored in
+    that precision, so no cast is timed)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
     with torch.inference_mode(), inference_autocast(device, precision):
         seconds = median_seconds(lambda: a @ b, device, repeats, warmup=2)
     return 2 * m * k * n / seconds / 1e9

@@ -10,8 +10,9 @@ Per batch: the task pads the condition video, the tokenizer turns it into condit
 the decoder generates the latent tokens from the transformer's logits (prefix `[prompt,
 class]`), and the tokenizer decodes them back to pixels. Everything runs without gradients,
 and one seed reproduces the whole call. `precision` ("auto": bf16 on CUDA and on CPUs with bf16
-instructions, else fp32; or MAGVIT_PRECISION) runs the networks under autocast; quantizer
-distances, the decoders' softmax, Gumbel noise and schedule stay in fp32.
+instructions, else fp32; or MAGVIT_PRECISION) runs the networks under autocast, the transformer
+from a copy of its weights in that precision; quantizer distances, the decoders' softmax,
+Gumbel noise and schedule stay in fp32.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import torch
 from magvit.api import latent_mask_for
 from magvit.core.decoding.model_logits import GuidedPair, PrefixedLogits
 from magvit.core.tokens import build_sequence
-from magvit.core.training.precision import inference_autocast, resolve_inference_precision
+from magvit.core.training.precision import (
+    inference_autocast,
+    resolve_inference_precision,
+    weights_in_precision,
+)
 from magvit.core.video_io import read_video
 from magvit.errors import MagvitError
 from magvit.registry import registries
@@ -69,11 +74,12 @@ class Pipeline:
         `torch.compile` the transformer and the tokenizer's encoder and decoder with static
         shapes (the decode loop repeats one shape), capturing CUDA graphs on CUDA."""
         self.bundle = bundle
-        self.transformer = bundle.transformer.eval()
         self.tokenizer = bundle.tokenizer.eval()
         self.vocab = bundle.vocab
-        self.device = next(self.transformer.parameters()).device
+        self.device = next(bundle.transformer.parameters()).device
         self.precision = resolve_inference_precision(self.device, precision)
+        # the bundle keeps its fp32 weights (export, other pipelines); this runs a half copy
+        self.transformer = weights_in_precision(bundle.transformer.eval(), self.precision)
         self.compiled = compile
         if compile:
             self._compile()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 
 import torch
@@ -84,6 +85,20 @@ def resolve_inference_precision(device: str | torch.device, precision: str | Non
     if _device_type(device) == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if _device_type(device) == "cpu" and cpu_has_fast_bf16() else "fp32"
+
+
+def weights_in_precision(module: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """`module` itself in fp32, else a copy whose linear and embedding weights are stored in the
+    half dtype. Autocast rounds a matmul's weights to that dtype at every call anyway; stored so,
+    the copy skips that cast (a quarter of the B transformer's forward on CPU). Norms and free
+    parameters (biases added to the logits) stay fp32. The original is left as it was."""
+    if precision == "fp32":
+        return module
+    half = copy.deepcopy(module)
+    for part in half.modules():
+        if isinstance(part, (torch.nn.Linear, torch.nn.Embedding)):
+            part.to(_HALF[precision])
+    return half
 
 
 def inference_autocast(device: str | torch.device, precision: str):

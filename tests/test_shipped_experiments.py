@@ -31,6 +31,7 @@ def test_shipped_experiment_validates(name):
     ("tiny-tokenizer-fsq", (4, 8, 8), 64000),    # the same grid, ~16 bits per token
     ("tiny-tokenizer-fsq-local", (4, 8, 8), 64000),  # ... with a spatially local encoder
     ("tiny-flat-tokenizer", (4, 8, 8), 4375),    # FSQ 7x5x5x5x5 on the flat-background clips
+    ("tiny-flat-local-tokenizer", (4, 8, 8), 4375),  # ... with a spatially local encoder
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
     experiment = load_experiment(name)
@@ -46,7 +47,7 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
     assert decoded.shape == video.shape and torch.isfinite(decoded).all()
 
 
-@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "bair-mt8", "ucf101-cg",
+@pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "tiny-flat-local", "bair-mt8", "ucf101-cg",
                                   "ucf101-cg-lfq"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with

@@ -14,16 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from magvit.core.training.precision import full_precision
+from magvit.core.transformer.bert import code_digits
 
 LABEL_SMOOTHING = 1e-4
-
-
-def _code_digits(codes: torch.Tensor, factors: list[int]) -> list[torch.Tensor]:
-    digits = []
-    for k in reversed(factors):  # mixed radix, the last digit fastest (as the transformer's head)
-        digits.append(codes % k)
-        codes = torch.div(codes, k, rounding_mode="floor")
-    return digits[::-1]
 
 
 def per_example_commit_loss(
@@ -41,7 +34,7 @@ def per_example_commit_loss(
             f"logits {[tuple(p.shape) for p in parts]}, targets {tuple(targets.shape)} and weights "
             f"{tuple(weights.shape)} must agree on (batch, positions)"
         )
-    digits = _code_digits(targets, [p.shape[-1] for p in parts]) if len(parts) > 1 else [targets]
+    digits = code_digits(targets, tuple(p.shape[-1] for p in parts)) if len(parts) > 1 else [targets]
     with full_precision(parts[0].device):
         ce = sum(F.cross_entropy(
             p.float().flatten(0, 1), d.flatten(), reduction="none", label_smoothing=label_smoothing,

@@ -203,6 +203,17 @@ def test_a_local_encoder_from_toml_keeps_the_decoders_norm():
     assert {m.kernel_size[1:] for m in model.encoder.blocks[2:].modules() if isinstance(m, torch.nn.Conv3d)} == {(1, 1)}
 
 
+def test_the_tokenizer_check_catches_a_halo_the_encoder_does_not_keep():
+    model = tokenizer(quantizer=FSQ)  # sees the whole frame, but claims to be local
+
+    class ClaimsLocal(type(model)):
+        encoder_halo = 3
+
+    model.__class__ = ClaimsLocal
+    with pytest.raises(AssertionError, match="encoder_halo = 3: changing pixels more than 3 columns right"):
+        check_tokenizer(model)
+
+
 def test_causal_clip_sizes_are_checked_with_the_fix():
     model = tokenizer(causal=True)
     with pytest.raises(MagvitError, match=r"causal tokenizer takes clips of 1 \+ k·2 frames.*8x32x32"):

@@ -24,7 +24,7 @@ import attrs
 import torch
 
 from magvit.core.threads import usable_cores
-from magvit.core.training.precision import inference_autocast
+from magvit.core.training.precision import inference_autocast, precision_dtype
 from magvit.errors import MagvitError
 from magvit.workflows.pipeline import Pipeline
 
@@ -60,7 +60,7 @@ def transformer_flops(config: Any, length: int) -> float:
 def gemm_gflops(m: int, k: int, n: int, device: torch.device, precision: str, repeats: int) -> float:
     """GFLOP/s of an (m x k) @ (k x n) matmul in `precision` on `device` (operands stored in
     that precision, so no cast is timed)."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    dtype = precision_dtype(precision)
     a = torch.randn(m, k, device=device).to(dtype)
     b = torch.randn(k, n, device=device).to(dtype)
     with torch.inference_mode(), inference_autocast(device, precision):

@@ -87,6 +87,11 @@ def resolve_inference_precision(device: str | torch.device, precision: str | Non
     return "bf16" if _device_type(device) == "cpu" and cpu_has_fast_bf16() else "fp32"
 
 
+def precision_dtype(precision: str) -> torch.dtype:
+    """The dtype a concrete precision computes in: float32 for "fp32", else its half type."""
+    return _HALF.get(precision, torch.float32)
+
+
 def weights_in_precision(module: torch.nn.Module, precision: str) -> torch.nn.Module:
     """`module` itself in fp32, else a copy whose linear and embedding weights are stored in the
     half dtype. Autocast rounds a matmul's weights to that dtype at every call anyway; stored so,

@@ -250,3 +250,32 @@ def test_ddp_accumulation_syncs_once_per_step_and_matches_one_process(tokenizer_
         torch.testing.assert_close(b.transformer.state_dict()[name], tensor, atol=2e-5, rtol=1e-4)
     # 4 micro-batches per step, yet as many gradient all-reduces as without accumulation
     assert counts == plain and plain[0] >= 2
+
+
+def test_warm_tokens_encode_every_clip_first_and_train_the_same_weights(tokenizer_dir, tmp_path, monkeypatch):
+    cold = train_transformer.train(experiment(tokenizer_dir, tasks=("fp", "opc", "cg")), tmp_path / "cold",
+                                   resume=False)
+    raw = raw_experiment(tokenizer_dir, tasks=("fp", "opc", "cg"))
+    raw["commit"]["warm_tokens"] = True
+    encodes = []
+    original_begin, original_step = TransformerStage.begin, TransformerStage.train_step
+
+    def begin(self, start_step):
+        original_begin(self, start_step)
+        # the target and the two tasks with a condition, for each of the 16 training clips
+        assert len(self.inputs.memo) == 16 * 3
+        encode = self.tokenizer.encode
+        monkeypatch.setattr(self.tokenizer, "encode", lambda v: encodes.append(len(v)) or encode(v))
+
+    monkeypatch.setattr(TransformerStage, "begin", begin)
+    monkeypatch.setattr(TransformerStage, "train_step", lambda self, step: original_step(self, step))
+    warm = train_transformer.train(validate_experiment(raw), tmp_path / "warm", resume=False)
+    assert encodes == []  # no training step had to wait on the tokenizer
+    a, b = load_bundle(cold), load_bundle(warm)
+    for name, tensor in a.transformer.state_dict().items():
+        assert torch.equal(tensor, b.transformer.state_dict()[name]), name
+
+    raw["commit"]["memoize_tokens"] = False
+    with pytest.raises(MagvitError, match=r"commit.warm_tokens: warms the token memo, which is off; "
+                                          r"set commit.memoize_tokens = true"):
+        validate_experiment(raw)

@@ -36,6 +36,19 @@ def integer(minimum: int):
     return parse
 
 
+def batch_size(text: str) -> int | str:
+    """A batch size of at least 1, or "auto" (as many as fit in free memory)."""
+    if text == "auto":
+        return text
+    try:
+        return integer(1)(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or give auto") from None
+
+
+batch_size.__name__ = "batch size"
+
+
 def number(minimum: float = -math.inf, *, above: bool = False):
     """A finite float >= minimum (> minimum with `above`)."""
 

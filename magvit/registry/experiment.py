@@ -55,6 +55,12 @@ def _warmup_within_steps(instance, _attribute, value) -> None:
                            f"set train.warmup_steps to at most {instance.steps} (0 = no warm-up)")
 
 
+def _warm_needs_memo(instance, _attribute, value) -> None:
+    if value and not instance.memoize_tokens:
+        raise InvalidValue("warm_tokens", "warms the token memo, which is off; "
+                           "set commit.memoize_tokens = true as well, or drop warm_tokens")
+
+
 def _betas(_instance, _attribute, value) -> None:
     if not all(0 <= b < 1 for b in value):
         raise InvalidValue("betas", f"must both be in [0, 1), got {list(value)}")
@@ -95,6 +101,10 @@ class CommitSection:
     # Encode each clip once per task and remember the tokens. Made for datasets whose item i is
     # the same clip every epoch (synthetic); a random-clip dataset keeps its epoch-0 clips.
     memoize_tokens: bool = False
+    # With memoize_tokens: encode every training clip for the target and each task before step 1
+    # (a progress bar; batches of 4 training batches, no autograd), so no step waits on the
+    # tokenizer. Pays for pairs a short run would never meet: for runs that visit each clip often.
+    warm_tokens: bool = attrs.field(default=False, validator=_warm_needs_memo)
 
 
 @attrs.frozen

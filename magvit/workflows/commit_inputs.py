@@ -17,6 +17,7 @@ import math
 
 import attrs
 import torch
+from tqdm.auto import tqdm
 
 from magvit.api import latent_mask_for
 from magvit.core.masking import CommitBatch, commit_mask, sample_mask_ratio
@@ -93,6 +94,29 @@ class CommitInputs:
             return encode(video)
         tokens = self.memo.tokens(kind, torch.as_tensor(indices), lambda rows: encode(video[rows]))
         return tokens.to(video.device)
+
+    @torch.no_grad()  # not inference_mode: the remembered tensors are used by training steps
+    def warm(self, clips, batch_size: int, device: torch.device, progress: bool = True) -> int:
+        """Encode every item of `clips` (a dataset whose items carry `video` and their dataset
+        `index`) for the target and each task with a condition, into the memo. Returns the
+        number of (kind, clip) pairs it encoded; pairs already remembered are skipped."""
+        if self.memo is None:
+            raise MagvitError("warming the token memo needs one: set commit.memoize_tokens = true")
+        kinds = [("target", self.tokenize)] + [
+            (name, lambda v, task=task: self.tokenize(task.condition(v)[0]))
+            for name, task in self.tasks.items() if task.has_condition
+        ]
+        before, total = len(self.memo), len(clips)
+        bar = tqdm(total=total * len(kinds), desc="tokenizing clips", unit="clip", disable=not progress)
+        for start in range(0, total, batch_size):
+            items = [clips[i] for i in range(start, min(total, start + batch_size))]
+            video = torch.stack([item["video"] for item in items]).to(device)
+            indices = torch.tensor([int(item["index"]) for item in items])
+            for kind, encode in kinds:
+                self.memo.tokens(kind, indices, lambda rows, encode=encode, video=video: encode(video[rows]))
+                bar.update(len(items))
+        bar.close()
+        return len(self.memo) - before
 
     def class_labels(self, task_name: str, labels: torch.Tensor, class_draw: torch.Tensor):
         """Labels for the class token: -1 (unconditional) unless the task takes a class."""

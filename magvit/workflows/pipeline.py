@@ -37,8 +37,10 @@ from magvit.core.training.precision import (
 from magvit.core.video_io import read_video
 from magvit.errors import MagvitError
 from magvit.registry import registries
+from magvit.workflows.generation_batch import ClipMemory, auto_batch_size, clip_memory
 
 Labels = int | Sequence[int] | torch.Tensor | None
+BatchSize = int | str  # a number of clips, or "auto"
 
 
 @attrs.frozen
@@ -81,7 +83,9 @@ class Pipeline:
         # the bundle keeps its fp32 weights (export, other pipelines); this runs a half copy
         self.transformer = weights_in_precision(bundle.transformer.eval(), self.precision)
         self.compiled = compile
+        self._clip_memory = None
         if compile:
+            self.clip_memory()  # measured on the eager modules, before they are wrapped
             self._compile()
         self.decoder = self.make_decoder(decoder, **overrides)
 
@@ -163,13 +167,15 @@ class Pipeline:
 
     @torch.inference_mode()
     def generate(self, task: str, video: str | Path | torch.Tensor | None = None, *,
-                 label: Labels = None, seed: int = 0, samples: int = 1, batch_size: int = 8,
+                 label: Labels = None, seed: int = 0, samples: int = 1, batch_size: BatchSize = "auto",
                  decoder: Any = None, progress: bool = False) -> Result:
         """Generate `samples` results per input clip (or per label, for a task without one).
 
         `video` is a file, a `(3, T, H, W)` clip or a `(B, 3, T, H, W)` batch at the model's
         clip size; `label` one class for all or one per input; `decoder` overrides the
-        pipeline's for this call (a name or a built decoder).
+        pipeline's for this call (a name or a built decoder); `batch_size` clips run at once,
+        or "auto": as many as fit in the device's free memory (`batch_size_for`). A seed gives
+        the same result for the same batch size.
         """
         task_obj = self.task(task)
         clips = self._clips(task, task_obj, video, label)
@@ -178,6 +184,7 @@ class Pipeline:
         labels = None if labels is None else labels.repeat_interleave(samples, dim=0)
         decoder = self.decoder if decoder is None else self.make_decoder(decoder)
         generator = torch.Generator(self.device).manual_seed(seed)
+        batch_size = self.batch_size_for(batch_size, clips.shape[0], decoder)
         parts = [
             self._generate_batch(task, task_obj, clips[s:s + batch_size],
                                  None if labels is None else labels[s:s + batch_size],
@@ -189,13 +196,31 @@ class Pipeline:
                       torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
                       parts[0].pixel_mask, seconds)
 
+    def clip_memory(self) -> ClipMemory | None:
+        """Bytes one more clip costs at each generation stage (measured once, on `meta`; None
+        for models that cannot run there)."""
+        if self._clip_memory is None:
+            self._clip_memory = (clip_memory(self),)
+        return self._clip_memory[0]
+
+    def batch_size_for(self, batch_size: BatchSize, clips: int, decoder: Any = None) -> int:
+        """`batch_size` when it is a number, else the clips that fit in free memory at once
+        (at most `clips`; on a CPU at most 8, see `magvit.workflows.generation_batch`)."""
+        if batch_size == "auto":
+            guided = bool(getattr(decoder or self.decoder, "guidance_scale", 0))
+            return auto_batch_size(self.clip_memory(), clips, self.device, guided=guided)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise MagvitError(f"batch_size must be a whole number of at least 1 or \"auto\", got {batch_size!r}")
+        return batch_size
+
     @torch.inference_mode()
-    def roundtrip(self, video: str | Path | torch.Tensor, *, batch_size: int = 8) -> torch.Tensor:
+    def roundtrip(self, video: str | Path | torch.Tensor, *, batch_size: BatchSize = "auto") -> torch.Tensor:
         """The tokenizer's own round trip, `decode(encode(video))`, of a file, a `(3, T, H, W)`
         clip or a `(B, 3, T, H, W)` batch at the model's clip size: `(B, 3, T, H, W)` float32
         in [0, 1], in the pipeline's precision, `batch_size` clips at a time. Its PSNR against
         the clips is, in practice, the ceiling for what generation reaches through these tokens."""
         clips = self._video_batch(video)
+        batch_size = self.batch_size_for(batch_size, clips.shape[0])
         parts = []
         for s in range(0, clips.shape[0], batch_size):
             with inference_autocast(self.device, self.precision):

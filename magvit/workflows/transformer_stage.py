@@ -125,6 +125,8 @@ class TransformerStage:
             token_cache=self.exp.commit.token_cache, tokenizer=self.tokenizer,
             fingerprint=self.record["tokenizer_fingerprint"], ctx=self.ctx, batch_size=self.local_batch,
         )
+        if self.exp.commit.warm_tokens:  # every (kind, clip) now, not the first time a step needs it
+            self.inputs.warm(clips, 4 * self.local_batch, self.device, progress=self.ctx.is_main)
         stream = BatchStream(  # one step's batch: all its accumulated micro-batches
             clips, self.exp.train.batch_size * self.exp.train.accumulate, seed=self.exp.run.seed,
             start_step=start_step, rank=self.ctx.rank, world_size=self.ctx.world_size,

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from magvit.cli.arguments import (
+    batch_size,
     device,
     input_video,
     integer,
@@ -34,7 +35,9 @@ def register(sub) -> None:
                    help=".mp4, .mov, .m4v or .gif; several samples get -1, -2, ...")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=integer(1), default=1, help="results per input")
-    p.add_argument("--batch-size", type=integer(1), default=8)
+    p.add_argument("--batch-size", type=batch_size, default="auto",
+                   help="clips generated at once (default auto: as many as fit in free memory, "
+                        "at most 8 on a CPU)")
     p.add_argument("--side-by-side", action="store_true", help="write condition | result")
     p.add_argument("--paste-condition", action="store_true",
                    help="paste the given condition pixels back into the result (the model may "

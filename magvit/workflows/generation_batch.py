@@ -1,0 +1,109 @@
+"""How many clips `Pipeline.generate` runs at once when the batch size is "auto".
+
+Memory per clip is measured, not guessed: the tokenizer's encode and decode and one transformer
+forward run on the `meta` device at batches 1 and 2 (`magvit.core.live_memory`), and the
+difference is what one more clip costs at the peak of each stage. The decoders then hold about
+four `(tokens x codebook)` float32 arrays per clip (the logits upcast, their log-softmax, the
+Gumbel noise and the noisy logits), added to the transformer's stage; classifier-free guidance
+runs two prefixes per clip in one forward. The stages run one after another, so a clip costs the
+largest of them. The batch is what fits in `FREE_FRACTION` of the device's free memory (CUDA:
+`torch.cuda.mem_get_info`; CPU: the kernel's MemAvailable), at most the clips given, and on a CPU
+at most `CPU_BATCH`: a CPU's cores are busy from small batches on, and larger ones only wait longer
+for the first result. A model that cannot run on `meta` (a wrapper that is not a module, a
+computation whose sizes depend on values) gets `FALLBACK_BATCH`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from magvit.core.live_memory import module_peak_bytes
+
+FREE_FRACTION = 0.7  # of free memory; the rest is for the allocator's rounding and other tensors
+CPU_BATCH = 8
+FALLBACK_BATCH = 8  # when the memory per clip cannot be measured
+DECODER_ARRAYS = 4  # float32 (tokens x codebook) arrays the decoders hold per clip
+
+
+@attrs.frozen
+class ClipMemory:
+    """Bytes one more clip adds at the peak of each generation stage."""
+
+    encode: int
+    transformer: int  # one forward of the whole sequence
+    decode_logits: int  # the decoders' float32 work on one clip's logits
+    decode: int
+
+    def per_clip(self, guided: bool = False) -> int:
+        transformer = self.transformer * (2 if guided else 1) + self.decode_logits
+        return max(self.encode, transformer, self.decode, 1)
+
+
+def _eager(module: Any) -> Any:
+    return getattr(module, "_orig_mod", module)  # a torch.compile wrapper's module
+
+
+def _per_clip(measure) -> int:
+    return max(0, measure(2) - measure(1))
+
+
+def clip_memory(pipe: Any) -> ClipMemory | None:
+    """`ClipMemory` of a pipeline's tokenizer and transformer, in the pipeline's precision, or
+    None if they cannot run on the meta device."""
+    try:
+        return _measure(pipe)
+    except Exception:  # noqa: BLE001 - any model code may fail on meta; the batch falls back
+        return None
+
+
+def _measure(pipe: Any) -> ClipMemory:
+    frames, height, width = pipe.clip_shape
+    latent = tuple(pipe.tokenizer.latent_shape(frames, height, width))
+    tokenizer, transformer = pipe.tokenizer, _eager(pipe.transformer)
+    length = transformer.config.num_positions
+    codebook = pipe.vocab.codebook_size
+    clip_dtype = torch.float32
+
+    def encode(b: int) -> int:
+        return module_peak_bytes(tokenizer, "encode", torch.empty(b, 3, frames, height, width, dtype=clip_dtype))
+
+    def decode(b: int) -> int:
+        return module_peak_bytes(tokenizer, "decode", torch.zeros(b, *latent, dtype=torch.long))
+
+    def forward(b: int) -> int:
+        return module_peak_bytes(transformer, "forward", torch.zeros(b, length, dtype=torch.long))
+
+    return ClipMemory(encode=_per_clip(encode), transformer=_per_clip(forward),
+                      decode_logits=DECODER_ARRAYS * math.prod(latent) * codebook * 4,
+                      decode=_per_clip(decode))
+
+
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Free memory of `device` in bytes, or None where it cannot be read."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    meminfo = Path("/proc/meminfo")
+    if device.type == "cpu" and meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def auto_batch_size(memory: ClipMemory | None, clips: int, device: torch.device, *,
+                    guided: bool = False, free: int | None = None) -> int:
+    """Clips per batch: what fits in the free memory, at most `clips` (and `CPU_BATCH` on a CPU);
+    `FALLBACK_BATCH` at most when `memory` is unknown."""
+    if memory is None:
+        return max(1, min(clips, FALLBACK_BATCH))
+    free = free_memory_bytes(device) if free is None else free
+    limit = clips if device.type == "cuda" else min(clips, CPU_BATCH)
+    if free is None:
+        return max(1, limit)
+    fits = int(free * FREE_FRACTION) // memory.per_clip(guided)
+    return max(1, min(limit, fits))

@@ -6,10 +6,13 @@ difference is what one more clip costs at the peak of each stage. The decoders t
 four `(tokens x codebook)` float32 arrays per clip (the logits upcast, their log-softmax, the
 Gumbel noise and the noisy logits), added to the transformer's stage; classifier-free guidance
 runs two prefixes per clip in one forward. The stages run one after another, so a clip costs the
-largest of them. The batch is what fits in `FREE_FRACTION` of the device's free memory (CUDA:
-`torch.cuda.mem_get_info`; CPU: the kernel's MemAvailable), at most the clips given, and on a CPU
-at most `CPU_BATCH`: a CPU's cores are busy from small batches on, and larger ones only wait longer
-for the first result. A model that cannot run on `meta` (a wrapper that is not a module, a
+largest of them. Autocast does not act on `meta`, so activations count at their weights' dtype
+(fp32 for the tokenizer): under bf16 the estimate is high, which errs on the safe side.
+
+The batch is what fits in `FREE_FRACTION` of the device's free memory (CUDA:
+`torch.cuda.mem_get_info`; CPU: the kernel's MemAvailable), at most the clips given, and on a
+CPU at most `CPU_BATCH`: a CPU's cores are busy from small batches on, and larger ones only
+wait longer for the first result. A model that cannot run on `meta` (a wrapper that is not a module, a
 computation whose sizes depend on values) gets `FALLBACK_BATCH`.
 """
 

@@ -7,7 +7,9 @@ each the median of `repeats` runs after a warm-up, and the whole clip (`generate
 transformer's achieved GFLOP/s (its matmul FLOPs per forward, counted from the config) is
 compared with a GEMM of its own largest shape measured in the same process and precision:
 `transformer_gemm_fraction`. `tokenizer_share` is encode + decode over the whole clip (a task
-without a condition, CG, encodes nothing). `compare` alternates the chosen settings with the
+without a condition, CG, encodes nothing). `fps` is generated frames per second at batch 1 and
+`best_fps` at the best of `batches`; on CUDA, `bf16_peak_fraction` compares the transformer with
+a large bf16 GEMM, the device's practical peak. `compare` alternates the chosen settings with the
 fp32, uncompiled baseline and reports both, for ratios measured under the same machine load.
 """
 
@@ -27,6 +29,8 @@ from magvit.core.threads import usable_cores
 from magvit.core.training.precision import inference_autocast, precision_dtype
 from magvit.errors import MagvitError
 from magvit.workflows.pipeline import Pipeline
+
+CUDA_PEAK_GEMM = 8192  # a square bf16 GEMM this large runs near a GPU's tensor-core peak
 
 
 def _sync(device: torch.device) -> None:
@@ -123,6 +127,7 @@ class BenchResult:
     gemm_gflops: float
     peak_memory_bytes: int
     batch_clips_per_s: dict[int, float] = attrs.field(factory=dict)  # throughput by batch size
+    bf16_peak_gflops: float | None = None  # CUDA: a large bf16 GEMM, the device's practical peak
 
     @property
     def best_batch(self) -> int:
@@ -137,9 +142,25 @@ class BenchResult:
     def transformer_gemm_fraction(self) -> float:
         return self.transformer_gflops / self.gemm_gflops
 
+    @property
+    def fps(self) -> float:
+        """Generated frames per second at batch 1 (the paper's unit: 37 fps for B on a V100)."""
+        return self.clip[0] / self.clip_s
+
+    @property
+    def best_fps(self) -> float:
+        """Frames per second at the best measured batch size (batch 1 when none was measured)."""
+        return self.clip[0] * self.batch_clips_per_s[self.best_batch] if self.batch_clips_per_s else self.fps
+
+    @property
+    def bf16_peak_fraction(self) -> float | None:
+        """The transformer's achieved GFLOP/s over the device's bf16 peak (CUDA only)."""
+        return self.transformer_gflops / self.bf16_peak_gflops if self.bf16_peak_gflops else None
+
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "clip": list(self.clip), "clips_per_s": 1 / self.clip_s,
-                "best_batch": self.best_batch,
+                "best_batch": self.best_batch, "fps": self.fps, "best_fps": self.best_fps,
+                "bf16_peak_fraction": self.bf16_peak_fraction,
                 "tokenizer_share": self.tokenizer_share,
                 "transformer_gemm_fraction": self.transformer_gemm_fraction}
 
@@ -153,6 +174,9 @@ class BenchResult:
             ("tokenizer decode", f"{self.decode_s * 1e3:.1f} ms"),
             ("whole clip", f"{self.clip_s * 1e3:.1f} ms = {1 / self.clip_s:.2f} clips/s "
                            f"(tokenizer {100 * self.tokenizer_share:.0f}%)"),
+            ("frames/s", f"{self.fps:.1f} at batch 1, {self.best_fps:.1f} at batch {self.best_batch}"),
+            *((("bf16 peak", f"{self.bf16_peak_gflops:.0f} GFLOP/s; the transformer reaches "
+                             f"{100 * self.bf16_peak_fraction:.0f}%"),) if self.bf16_peak_gflops else ()),
             ("peak memory", f"{self.peak_memory_bytes / 2**20:.0f} MiB"),
             *((f"batch {b}", f"{v:.2f} clips/s") for b, v in self.batch_clips_per_s.items()),
         ]
@@ -237,6 +261,7 @@ def measure(pipe: Pipeline, model: str, repeats: int) -> BenchResult:
     clip_s = median_seconds(run, dev, repeats)
     transformer_clip_s = statistics.median(transformer_seconds[-repeats:])  # the timed runs
     gemm = gemm_gflops(length, config.hidden, config.mlp, dev, pipe.precision, repeats)
+    peak_bf16 = gemm_gflops(CUDA_PEAK_GEMM, CUDA_PEAK_GEMM, CUDA_PEAK_GEMM, dev, "bf16", repeats) if dev.type == "cuda" else None
     peak = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return BenchResult(
@@ -245,5 +270,5 @@ def measure(pipe: Pipeline, model: str, repeats: int) -> BenchResult:
         tokens=math.prod(tokens.shape[1:]), steps=int(getattr(pipe.decoder, "steps", 0)),
         encode_s=encode_s, transformer_step_s=step_s, transformer_clip_s=transformer_clip_s,
         decode_s=decode_s, clip_s=clip_s, transformer_gflops=transformer_flops(config, length) / step_s / 1e9,
-        gemm_gflops=gemm, peak_memory_bytes=int(peak),
+        gemm_gflops=gemm, peak_memory_bytes=int(peak), bf16_peak_gflops=peak_bf16,
     )

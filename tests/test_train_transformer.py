@@ -275,6 +275,13 @@ def test_warm_tokens_encode_every_clip_first_and_train_the_same_weights(tokenize
     for name, tensor in a.transformer.state_dict().items():
         assert torch.equal(tensor, b.transformer.state_dict()[name]), name
 
+    raw["commit"]["token_cache"] = str(tmp_path / "cache")  # the cache gives the targets: warm the conditions
+    monkeypatch.setattr(TransformerStage, "begin", lambda self, start: (
+        original_begin(self, start), memo_kinds.update(kind for kind, _ in self.inputs.memo._store)))
+    memo_kinds = set()
+    train_transformer.train(validate_experiment(raw), tmp_path / "cached", resume=False)
+    assert memo_kinds == {"fp", "opc"}
+
     raw["commit"]["memoize_tokens"] = False
     with pytest.raises(MagvitError, match=r"commit.warm_tokens: warms the token memo, which is off; "
                                           r"set commit.memoize_tokens = true"):

@@ -98,11 +98,14 @@ class CommitInputs:
     @torch.no_grad()  # not inference_mode: the remembered tensors are used by training steps
     def warm(self, clips, batch_size: int, device: torch.device, progress: bool = True) -> int:
         """Encode every item of `clips` (a dataset whose items carry `video` and their dataset
-        `index`) for the target and each task with a condition, into the memo. Returns the
-        number of (kind, clip) pairs it encoded; pairs already remembered are skipped."""
+        `index`) for the target (unless the items carry cached `tokens`) and each task with a
+        condition, into the memo. Returns the number of (kind, clip) pairs it encoded; pairs
+        already remembered are skipped."""
         if self.memo is None:
             raise MagvitError("warming the token memo needs one: set commit.memoize_tokens = true")
-        kinds = [("target", self.tokenize)] + [
+        cached = len(clips) > 0 and "tokens" in clips[0]  # a token cache gives the targets
+        kinds = [] if cached else [("target", self.tokenize)]
+        kinds += [
             (name, lambda v, task=task: self.tokenize(task.condition(v)[0]))
             for name, task in self.tasks.items() if task.has_condition
         ]

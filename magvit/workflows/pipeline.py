@@ -41,6 +41,7 @@ from magvit.workflows.generation_batch import ClipMemory, auto_batch_size, clip_
 
 Labels = int | Sequence[int] | torch.Tensor | None
 BatchSize = int | str  # a number of clips, or "auto"
+_UNMEASURED = object()  # clip_memory() not measured yet (None means it cannot be)
 
 
 @attrs.frozen
@@ -83,7 +84,7 @@ class Pipeline:
         # the bundle keeps its fp32 weights (export, other pipelines); this runs a half copy
         self.transformer = weights_in_precision(bundle.transformer.eval(), self.precision)
         self.compiled = compile
-        self._clip_memory = None
+        self._clip_memory: Any = _UNMEASURED
         if compile:
             self.clip_memory()  # measured on the eager modules, before they are wrapped
             self._compile()
@@ -199,9 +200,9 @@ class Pipeline:
     def clip_memory(self) -> ClipMemory | None:
         """Bytes one more clip costs at each generation stage (measured once, on `meta`; None
         for models that cannot run there)."""
-        if self._clip_memory is None:
-            self._clip_memory = (clip_memory(self),)
-        return self._clip_memory[0]
+        if self._clip_memory is _UNMEASURED:
+            self._clip_memory = clip_memory(self)
+        return self._clip_memory
 
     def batch_size_for(self, batch_size: BatchSize, clips: int, decoder: Any = None) -> int:
         """`batch_size` when it is a number, else the clips that fit in free memory at once

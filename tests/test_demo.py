@@ -201,6 +201,19 @@ def test_cli_demo_paste_condition_says_so(bundle_dir, tmp_path, capsys):
     assert json.loads((tmp_path / "results.json").read_text())["paste_condition"] is True
 
 
+def test_cli_demo_takes_the_decoder_options_of_generate_and_records_them(bundle_dir, demo, tmp_path, capsys):
+    assert demo.decoder.startswith("Commit: ") and "temperature=4.5" in demo.decoder
+    assert "Decoder Commit: " in demo.table()
+    args = ["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1"]
+    assert main([*args, "--decoder", "maskgit", "--steps", "3", "--top-k", "1"]) == 0
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["decoder"].startswith("MaskGIT: ") and "steps=3" in record["decoder"]
+    assert "top_k=1" in record["decoder"] and "Decoder MaskGIT: " in out
+    assert main([*args, "--steps", "0"]) == 2
+    assert "--steps: must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_cli_demo_on_a_missing_checkpoint_exits_2(tmp_path, capsys):
     assert main(["demo", "--checkpoint", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -110,3 +110,24 @@ def refuse_overwriting(outputs, inputs) -> None:
         if Path(out).resolve() in given:
             raise MagvitError(f"{out} is also an input; writing it would destroy the input. "
                               "Choose another output name")
+
+
+DECODER_OPTIONS = ("steps", "schedule", "temperature", "top_k", "guidance_scale", "kv_cache")
+
+
+def add_decoder_options(parser: argparse.ArgumentParser) -> None:
+    """`--decoder` and the decoder config keys a command may override."""
+    d = parser.add_argument_group("decoder (default: the experiment's [decoder])")
+    d.add_argument("--decoder", help="commit, maskgit, autoregressive, or a plugin's decoder")
+    d.add_argument("--steps", type=integer(1))
+    d.add_argument("--schedule", help="mask schedule name (cosine, linear, pow, log, exp)")
+    d.add_argument("--temperature", type=number(0))
+    d.add_argument("--top-k", type=integer(0))
+    d.add_argument("--guidance-scale", type=number())
+    d.add_argument("--no-kv-cache", dest="kv_cache", action="store_false", default=None,
+                   help="autoregressive: recompute the full sequence every step")
+
+
+def decoder_overrides(args: argparse.Namespace) -> dict:
+    """The decoder config keys given on the command line."""
+    return {k: getattr(args, k) for k in DECODER_OPTIONS if getattr(args, k) is not None}

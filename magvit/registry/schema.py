@@ -71,3 +71,17 @@ def build(factory: Any, config: dict, path: str = "") -> Any:
 def config_dict(structured: Any) -> dict:
     """The plain (TOML-ready) form of a structured config."""
     return CONVERTER.unstructure(structured)
+
+
+def describe(component: Any) -> str:
+    """`Name: key=value, ...` of a built component (a nested component shows its kind), or its
+    repr when it is not an attrs class (a third-party plugin's own class)."""
+    try:
+        config = config_dict(component)
+    except Exception:  # noqa: BLE001 - cattrs refuses what it cannot unstructure
+        return repr(component)
+    if not isinstance(config, dict):
+        return repr(component)
+    values = ", ".join(f"{k}={v['kind'] if isinstance(v, dict) and 'kind' in v else v}"
+                       for k, v in config.items())
+    return f"{type(component).__name__}: {values}"

@@ -20,8 +20,10 @@ bundled one when it was trained on clips drawn like the model's, or `shape_class
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import attrs
 import torch
@@ -33,6 +35,7 @@ from magvit.core.metrics import masked_psnr, ssim
 from magvit.core.montage import comparison_video, even_size, frame_strip, hstack, vstack
 from magvit.core.video_io import write_image, write_video
 from magvit.errors import MagvitError
+from magvit.registry.schema import describe
 from magvit.workflows.eval_clips import held_out_clips, input_clips
 from magvit.workflows.pipeline import Pipeline
 from magvit.workflows.shape_classifier import cg_accuracy, classifier_for
@@ -67,6 +70,7 @@ class DemoReport:
     clips: int
     seconds: float
     paste_condition: bool = False
+    decoder: str = ""  # the decoder that generated, with its config
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -83,6 +87,7 @@ class DemoReport:
             )
         lines += [
             f"{self.clips} clip(s) per task, {self.seconds:.1f} s in all; every score is against the ground truth.",
+            *(textwrap.wrap(f"Decoder {self.decoder}.", 100) if self.decoder else []),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
             "cond PSNR: over the condition pixels the task was given, to show whether the model keeps them.",
             "Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).",
@@ -99,6 +104,7 @@ class DemoReport:
 
     def to_dict(self) -> dict:
         return {"clips": self.clips, "seconds": self.seconds, "paste_condition": self.paste_condition,
+                "decoder": self.decoder,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -133,18 +139,23 @@ def run_demo(
     progress: bool = True,
     paste_condition: bool = False,
     shape_classifier: str | Path | None = None,
+    decoder: str | None = None,
+    **decoder_overrides: Any,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
     outputs into `out_dir`. `paste_condition` pastes the condition pixels into the written
     videos and contact sheet only; the scores are of the model's own output either way.
-    `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data)."""
+    `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data).
+    `decoder` and `decoder_overrides` replace the experiment's decoder or its config keys
+    (`Pipeline.make_decoder`); the report records the decoder used."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise MagvitError(f"demo output {out} is a file; give a folder")
     if clips < 1:
         raise MagvitError(f"clips must be at least 1, got {clips}")
-    pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile)
+    pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile,
+                                    decoder=decoder, **decoder_overrides)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:
@@ -202,7 +213,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         sheet_rows.append(hstack([text_label(task_name, strips[0].shape[1], LABEL_WIDTH), *strips], gap=6))
 
     write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2], paste_condition))
-    report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition)
+    report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
+                        describe(pipe.decoder))
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

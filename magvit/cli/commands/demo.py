@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from magvit.cli.arguments import device, input_video, integer, output_folder
+from magvit.cli.arguments import (
+    add_decoder_options,
+    decoder_overrides,
+    device,
+    input_video,
+    integer,
+    output_folder,
+)
 
 
 def register(sub) -> None:
@@ -35,6 +42,7 @@ def register(sub) -> None:
                    help="the shape classifier that scores CG samples (default: the bundled one when "
                         "it was trained on clips like the model's; make one with python -m "
                         "magvit.workflows.shape_classifier)")
+    add_decoder_options(p)
     p.set_defaults(func=run)
 
 
@@ -44,7 +52,8 @@ def run(args) -> int:
     report = run_demo(args.checkpoint, args.output, inputs=args.inputs, clips=args.clips,
                       label=args.label, seed=args.seed, device=args.device,
                       precision=args.precision, compile=args.compile, shape_classifier=args.shape_classifier,
-                      paste_condition=args.paste_condition)
+                      paste_condition=args.paste_condition, decoder=args.decoder,
+                      **decoder_overrides(args))
     print(report.table())
     print(f"\nwrote {args.output}/contact_sheet.png, one mp4 per task, results.json and results.txt")
     return 0

@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 
 from magvit.cli.arguments import (
+    add_decoder_options,
     batch_size,
+    decoder_overrides,
     device,
     input_video,
     integer,
@@ -23,6 +25,7 @@ from magvit.cli.arguments import (
     refuse_overwriting,
 )
 from magvit.errors import MagvitError
+from magvit.registry.schema import describe
 
 
 def register(sub) -> None:
@@ -53,19 +56,8 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
                         "instructions, else fp32; or MAGVIT_PRECISION)")
-    d = p.add_argument_group("decoder")
-    d.add_argument("--decoder", help="commit, maskgit, autoregressive, or a plugin's decoder")
-    d.add_argument("--steps", type=integer(1))
-    d.add_argument("--schedule", help="mask schedule name (cosine, linear, pow, log, exp)")
-    d.add_argument("--temperature", type=number(0))
-    d.add_argument("--top-k", type=integer(0))
-    d.add_argument("--guidance-scale", type=number())
-    d.add_argument("--no-kv-cache", dest="kv_cache", action="store_false", default=None,
-                   help="autoregressive: recompute the full sequence every step")
+    add_decoder_options(p)
     p.set_defaults(func=run)
-
-
-DECODER_OPTIONS = ("steps", "schedule", "temperature", "top_k", "guidance_scale", "kv_cache")
 
 
 def run(args) -> int:
@@ -77,10 +69,10 @@ def run(args) -> int:
     if args.paste_condition and args.ultrawide is not None:
         raise MagvitError("--paste-condition does not apply to --ultrawide, which keeps the input "
                           "strip's pixels already; drop --paste-condition")
-    overrides = {k: getattr(args, k) for k in DECODER_OPTIONS if getattr(args, k) is not None}
+    overrides = decoder_overrides(args)
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
                                     precision=args.precision, compile=args.compile, **overrides)
-    print(f"decoder {type(pipe.decoder).__name__}: {_describe(pipe.decoder)}")
+    print(f"decoder {describe(pipe.decoder)}")
     task = pipe.task(args.task)  # an unknown task fails before any video is read
     if args.paste_condition and not task.has_condition:
         raise MagvitError(f"task {args.task!r} has no condition video, so there are no pixels to "
@@ -101,17 +93,6 @@ def run(args) -> int:
         write_video(path, video.cpu(), fps=args.fps, pixel_format=_pixel_format(args, path, video))
         print(f"wrote {path}")
     return 0
-
-
-def _describe(decoder) -> str:
-    from magvit.registry.schema import config_dict
-
-    try:
-        config = config_dict(decoder)
-    except Exception:  # a third-party decoder that is not an attrs class
-        return repr(decoder)
-    return ", ".join(f"{k}={v['kind'] if isinstance(v, dict) and 'kind' in v else v}"
-                     for k, v in config.items())
 
 
 def _count(args) -> int:

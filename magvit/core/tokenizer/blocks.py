@@ -128,9 +128,24 @@ class Downsample(nn.Module):
         return F.avg_pool3d(x, self.stride, self.stride)
 
 
+def _phase_taps(weight: torch.Tensor, axis: int, phase: int) -> torch.Tensor:
+    """A 3-tap kernel along `axis` applied to a nearest-doubled input, as the 2-tap kernel over
+    the small input that gives the outputs of even (`phase` 0) or odd (1) index."""
+    a, b, c = weight.unbind(axis)
+    return torch.stack([a, b + c] if phase == 0 else [a + b, c], axis)
+
+
 class Upsample(nn.Module):
     """Nearest resize by (2, 2, 2) or (1, 2, 2), then a 3x3x3 conv. Causal: the copy before the
-    first frame is dropped, so 1 + k frames give 1 + 2k."""
+    first frame is dropped, so 1 + k frames give 1 + 2k.
+
+    Computed without the resize where it can be (`subpixel`): a 3-tap conv over a nearest-doubled
+    axis sees only two distinct input values per output, so each output phase (even or odd index)
+    is a 2-tap conv of the small input with summed taps, `(a, b + c)` and `(a + b, c)`. One conv
+    with the 2^d phase kernels stacked on the output channels, then an interleave, gives the same
+    values with 27/8 (3D) or 9/4 (2D) times fewer multiply-adds. Padding the doubled input by
+    reflection equals padding the small one by replication; zeros stay zeros. Causal clips with
+    temporal doubling take the resize path."""
 
     def __init__(self, channels: int, temporal: bool, padding: str | Layers, temporal_kernel: int = 3):
         super().__init__()
@@ -138,7 +153,48 @@ class Upsample(nn.Module):
         self.scale = (2 if temporal else 1, 2, 2)
         self.causal = layers.causal and temporal
         self.conv = conv(channels, channels, 3, layers, layers.temporal_kernel)
+        self.padding = layers.padding
+        self.subpixel = not self.causal and (not temporal or self.conv.kernel_size[0] == 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subpixel:
+            return self._subpixel(x)
         x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
         return self.conv(x[:, :, 1:] if self.causal else x)
+
+    def _subpixel(self, x: torch.Tensor) -> torch.Tensor:
+        doubled_time = self.scale[0] == 2
+        time_phases = (0, 1) if doubled_time else (None,)
+        kernels = []  # (kt', 2, 2) kernels, phase order (pt, ph, pw)
+        for pt in time_phases:
+            wt = self.conv.weight if pt is None else _phase_taps(self.conv.weight, 2, pt)
+            for ph in (0, 1):
+                wh = _phase_taps(wt, 3, ph)
+                kernels += [_phase_taps(wh, 4, pw) for pw in (0, 1)]
+        bias = None if self.conv.bias is None else self.conv.bias.repeat(len(kernels))
+        y = F.conv3d(self._pad(x, doubled_time), torch.cat(kernels), bias)
+        # (B, P x C, T', h + 1, w + 1) -> phase (pt, ph, pw) holds outputs (2i + pt, 2j + ph, 2k + pw)
+        b, c = x.shape[0], self.conv.out_channels
+        t, h, w = y.shape[2] - doubled_time, y.shape[3] - 1, y.shape[4] - 1
+        y = y.view(b, len(time_phases), 2, 2, c, *y.shape[2:])
+        parts = torch.stack([
+            y[:, i, ph, pw, :, (pt or 0):(pt or 0) + t, ph:ph + h, pw:pw + w]
+            for i, pt in enumerate(time_phases) for ph in (0, 1) for pw in (0, 1)
+        ]).view(len(time_phases), 2, 2, b, c, t, h, w)
+        # (pt, ph, pw, B, C, t, h, w) -> (B, C, t, pt, h, ph, w, pw) -> (B, C, t x pt, 2h, 2w)
+        return parts.permute(3, 4, 5, 0, 6, 1, 7, 2).reshape(b, c, t * len(time_phases), 2 * h, 2 * w)
+
+    def _pad(self, x: torch.Tensor, doubled_time: bool) -> torch.Tensor:
+        small = "replicate" if self.padding == "reflect" else "constant"
+        kt = self.conv.kernel_size[0]
+        if doubled_time:
+            return F.pad(x, (1, 1, 1, 1, 1, 1), mode=small)
+        if isinstance(self.conv, CausalConv3d) and self.conv.past:
+            if self.conv.replicate:
+                x = torch.cat([x[:, :, :1].expand(-1, -1, self.conv.past, -1, -1), x], dim=2)
+            else:
+                x = F.pad(x, (0, 0, 0, 0, self.conv.past, 0))
+        elif kt > 1:
+            x = F.pad(x, (0, 0, 0, 0, kt // 2, kt // 2),
+                      mode="reflect" if self.padding == "reflect" else "constant")
+        return F.pad(x, (1, 1, 1, 1, 0, 0), mode=small)

@@ -26,7 +26,8 @@ CASES = [(p, t, kt, c) for p, t, kt, c in itertools.product(("reflect", "zero"),
 def test_upsample_equals_resize_then_conv_forward_and_backward(padding, temporal, kt, causal, shape):
     torch.manual_seed(sum(shape) + kt)
     up = Upsample(6, temporal, Layers(padding, kt, causal), kt)
-    assert up.subpixel == (not (causal and temporal))  # causal time doubling keeps the resize
+    # causal time doubling with zero padding keeps the resize
+    assert up.subpixel == (not (causal and temporal and padding == "zero"))
     x = torch.randn(2, 6, *shape, dtype=torch.float64, requires_grad=True)
     up = up.double()
     try:

@@ -144,8 +144,10 @@ class Upsample(nn.Module):
     is a 2-tap conv of the small input with summed taps, `(a, b + c)` and `(a + b, c)`. One conv
     with the 2^d phase kernels stacked on the output channels, then an interleave, gives the same
     values with 27/8 (3D) or 9/4 (2D) times fewer multiply-adds. Padding the doubled input by
-    reflection equals padding the small one by replication; zeros stay zeros. Causal clips with
-    temporal doubling take the resize path."""
+    reflection equals padding the small one by replication; zeros stay zeros. Causal time
+    doubling (the first frame repeated into the past) is the same conv with its last output frame
+    dropped; with zero padding it is not (the first output would see one zero frame, not two),
+    so that case keeps the resize."""
 
     def __init__(self, channels: int, temporal: bool, padding: str | Layers, temporal_kernel: int = 3):
         super().__init__()
@@ -154,7 +156,8 @@ class Upsample(nn.Module):
         self.causal = layers.causal and temporal
         self.conv = conv(channels, channels, 3, layers, layers.temporal_kernel)
         self.padding = layers.padding
-        self.subpixel = not self.causal and (not temporal or self.conv.kernel_size[0] == 3)
+        self.subpixel = (not temporal or self.conv.kernel_size[0] == 3) and not (
+            self.causal and layers.padding == "zero")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.subpixel:
@@ -182,7 +185,8 @@ class Upsample(nn.Module):
             for i, pt in enumerate(time_phases) for ph in (0, 1) for pw in (0, 1)
         ]).view(len(time_phases), 2, 2, b, c, t, h, w)
         # (pt, ph, pw, B, C, t, h, w) -> (B, C, t, pt, h, ph, w, pw) -> (B, C, t x pt, 2h, 2w)
-        return parts.permute(3, 4, 5, 0, 6, 1, 7, 2).reshape(b, c, t * len(time_phases), 2 * h, 2 * w)
+        out = parts.permute(3, 4, 5, 0, 6, 1, 7, 2).reshape(b, c, t * len(time_phases), 2 * h, 2 * w)
+        return out[:, :, :-1] if self.causal else out  # causal: 1 + k frames give 1 + 2k
 
     def _pad(self, x: torch.Tensor, doubled_time: bool) -> torch.Tensor:
         small = "replicate" if self.padding == "reflect" else "constant"

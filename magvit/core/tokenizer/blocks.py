@@ -179,13 +179,13 @@ class Upsample(nn.Module):
         # (B, P x C, T', h + 1, w + 1) -> phase (pt, ph, pw) holds outputs (2i + pt, 2j + ph, 2k + pw)
         b, c = x.shape[0], self.conv.out_channels
         t, h, w = y.shape[2] - doubled_time, y.shape[3] - 1, y.shape[4] - 1
-        y = y.view(b, len(time_phases), 2, 2, c, *y.shape[2:])
-        parts = torch.stack([
-            y[:, i, ph, pw, :, (pt or 0):(pt or 0) + t, ph:ph + h, pw:pw + w]
-            for i, pt in enumerate(time_phases) for ph in (0, 1) for pw in (0, 1)
-        ]).view(len(time_phases), 2, 2, b, c, t, h, w)
-        # (pt, ph, pw, B, C, t, h, w) -> (B, C, t, pt, h, ph, w, pw) -> (B, C, t x pt, 2h, 2w)
-        out = parts.permute(3, 4, 5, 0, 6, 1, 7, 2).reshape(b, c, t * len(time_phases), 2 * h, 2 * w)
+        steps = len(time_phases)  # along time: 2 when doubled, else 1
+        y = y.view(b, steps, 2, 2, c, *y.shape[2:])
+        out = y.new_empty(b, c, t * steps, 2 * h, 2 * w)
+        for i in range(steps):  # the interleave: one strided copy per phase
+            for ph in (0, 1):
+                for pw in (0, 1):
+                    out[:, :, i::steps, ph::2, pw::2] = y[:, i, ph, pw, :, i:i + t, ph:ph + h, pw:pw + w]
         return out[:, :, :-1] if self.causal else out  # causal: 1 + k frames give 1 + 2k
 
     def _pad(self, x: torch.Tensor, doubled_time: bool) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from magvit.core.live_memory import module_peak_bytes, peak_live_bytes
+from magvit.core.live_memory import PeakLiveBytes, module_peak_bytes, peak_live_bytes
 from magvit.errors import MagvitError
 from magvit.workflows.generation_batch import (
     CPU_BATCH,
@@ -54,6 +54,13 @@ def test_a_value_check_on_meta_reads_zero_and_passes():
         return x + 1
 
     assert peak_live_bytes(checked) == 12 + 12  # x and x + 1 alive together; the checks ran
+
+    def real_values():
+        return torch.tensor([3.0]).item(), bool(torch.tensor([0.0]) < 0)  # real tensors read their values
+
+    assert peak_live_bytes(real_values) > 0
+    with PeakLiveBytes():
+        assert real_values() == (3.0, False)
 
 
 @pytest.fixture(scope="module")

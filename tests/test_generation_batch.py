@@ -95,6 +95,12 @@ def test_auto_fills_free_memory_and_stays_within_the_clips_and_the_cpu_cap():
     assert auto_batch_size(memory, 1000, cpu, free=free) == CPU_BATCH
     assert auto_batch_size(memory, 1000, cuda, free=10 * MB) == 1  # at least one, even if tight
     assert auto_batch_size(None, 1000, cuda, free=free) == FALLBACK_BATCH
+    assert auto_batch_size(lambda: memory, 1000, cuda, free=free) == 70  # measured when it matters
+
+    def not_needed():
+        raise AssertionError("one clip needs no measurement")
+
+    assert auto_batch_size(not_needed, 1, cuda, free=free) == 1
     assert free_memory_bytes(cpu) is None or free_memory_bytes(cpu) > 0
 
 

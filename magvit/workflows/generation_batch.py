@@ -19,6 +19,7 @@ computation whose sizes depend on values) gets `FALLBACK_BATCH`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +99,20 @@ def free_memory_bytes(device: torch.device) -> int | None:
     return None
 
 
-def auto_batch_size(memory: ClipMemory | None, clips: int, device: torch.device, *,
-                    guided: bool = False, free: int | None = None) -> int:
+def auto_batch_size(memory: ClipMemory | None | Callable[[], ClipMemory | None], clips: int,
+                    device: torch.device, *, guided: bool = False, free: int | None = None) -> int:
     """Clips per batch: what fits in the free memory, at most `clips` (and `CPU_BATCH` on a CPU);
-    `FALLBACK_BATCH` at most when `memory` is unknown."""
+    `FALLBACK_BATCH` at most when `memory` is unknown. `memory` may be a function, called only
+    when the answer depends on it (measuring costs a second the first time, for torch's imports)."""
+    limit = clips if device.type == "cuda" else min(clips, CPU_BATCH)
+    if limit <= 1:
+        return 1
+    if callable(memory):
+        memory = memory()
     if memory is None:
         return max(1, min(clips, FALLBACK_BATCH))
     free = free_memory_bytes(device) if free is None else free
-    limit = clips if device.type == "cuda" else min(clips, CPU_BATCH)
     if free is None:
-        return max(1, limit)
+        return limit
     fits = int(free * FREE_FRACTION) // memory.per_clip(guided)
     return max(1, min(limit, fits))

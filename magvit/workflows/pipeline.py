@@ -209,7 +209,7 @@ class Pipeline:
         (at most `clips`; on a CPU at most 8, see `magvit.workflows.generation_batch`)."""
         if batch_size == "auto":
             guided = bool(getattr(decoder or self.decoder, "guidance_scale", 0))
-            return auto_batch_size(self.clip_memory(), clips, self.device, guided=guided)
+            return auto_batch_size(self.clip_memory, clips, self.device, guided=guided)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise MagvitError(f"batch_size must be a whole number of at least 1 or \"auto\", got {batch_size!r}")
         return batch_size

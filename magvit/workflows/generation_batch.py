@@ -12,8 +12,8 @@ largest of them. Autocast does not act on `meta`, so activations count at their 
 The batch is what fits in `FREE_FRACTION` of the device's free memory (CUDA:
 `torch.cuda.mem_get_info`; CPU: the kernel's MemAvailable), at most the clips given, and on a
 CPU at most `CPU_BATCH`: a CPU's cores are busy from small batches on, and larger ones only
-wait longer for the first result. A model that cannot run on `meta` (a wrapper that is not a module, a
-computation whose sizes depend on values) gets `FALLBACK_BATCH`.
+wait longer for the first result. A model that cannot run on `meta` (a wrapper that is not a
+module, a computation whose sizes depend on values) gets `FALLBACK_BATCH`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import attrs
 import torch
 
 from magvit.core.live_memory import module_peak_bytes
+from magvit.core.training.distributed import unwrap
 
 FREE_FRACTION = 0.7  # of free memory; the rest is for the allocator's rounding and other tensors
 CPU_BATCH = 8
@@ -48,17 +49,13 @@ class ClipMemory:
         return max(self.encode, transformer, self.decode, 1)
 
 
-def _eager(module: Any) -> Any:
-    return getattr(module, "_orig_mod", module)  # a torch.compile wrapper's module
-
-
 def _per_clip(measure) -> int:
     return max(0, measure(2) - measure(1))
 
 
 def clip_memory(pipe: Any) -> ClipMemory | None:
-    """`ClipMemory` of a pipeline's tokenizer and transformer, in the pipeline's precision, or
-    None if they cannot run on the meta device."""
+    """`ClipMemory` of a pipeline's tokenizer and transformer (activations at their weights'
+    dtype), or None if they cannot run on the meta device."""
     try:
         return _measure(pipe)
     except Exception:  # noqa: BLE001 - any model code may fail on meta; the batch falls back
@@ -68,13 +65,12 @@ def clip_memory(pipe: Any) -> ClipMemory | None:
 def _measure(pipe: Any) -> ClipMemory:
     frames, height, width = pipe.clip_shape
     latent = tuple(pipe.tokenizer.latent_shape(frames, height, width))
-    tokenizer, transformer = pipe.tokenizer, _eager(pipe.transformer)
+    tokenizer, transformer = pipe.tokenizer, unwrap(pipe.transformer)  # measured eagerly
     length = transformer.config.num_positions
     codebook = pipe.vocab.codebook_size
-    clip_dtype = torch.float32
 
     def encode(b: int) -> int:
-        return module_peak_bytes(tokenizer, "encode", torch.empty(b, 3, frames, height, width, dtype=clip_dtype))
+        return module_peak_bytes(tokenizer, "encode", torch.empty(b, 3, frames, height, width))
 
     def decode(b: int) -> int:
         return module_peak_bytes(tokenizer, "decode", torch.zeros(b, *latent, dtype=torch.long))

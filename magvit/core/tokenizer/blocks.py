@@ -41,13 +41,16 @@ class CausalConv3d(nn.Conv3d):
         super().__init__(*args, **kwargs)
         self.past, self.replicate = past, replicate
 
+    def pad_past(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` with its `past` frames of temporal padding in front."""
+        if not self.past:
+            return x
+        if self.replicate:
+            return torch.cat([x[:, :, :1].expand(-1, -1, self.past, -1, -1), x], dim=2)
+        return F.pad(x, (0, 0, 0, 0, self.past, 0))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.past:
-            if self.replicate:
-                x = torch.cat([x[:, :, :1].expand(-1, -1, self.past, -1, -1), x], dim=2)
-            else:
-                x = F.pad(x, (0, 0, 0, 0, self.past, 0))
-        return super().forward(x)
+        return super().forward(self.pad_past(x))
 
 
 def conv(in_ch: int, out_ch: int, kernel: int, padding: str | Layers, temporal_kernel: int | None = None,
@@ -193,11 +196,8 @@ class Upsample(nn.Module):
         kt = self.conv.kernel_size[0]
         if doubled_time:
             return F.pad(x, (1, 1, 1, 1, 1, 1), mode=small)
-        if isinstance(self.conv, CausalConv3d) and self.conv.past:
-            if self.conv.replicate:
-                x = torch.cat([x[:, :, :1].expand(-1, -1, self.conv.past, -1, -1), x], dim=2)
-            else:
-                x = F.pad(x, (0, 0, 0, 0, self.conv.past, 0))
+        if isinstance(self.conv, CausalConv3d):
+            x = self.conv.pad_past(x)
         elif kt > 1:
             x = F.pad(x, (0, 0, 0, 0, kt // 2, kt // 2),
                       mode="reflect" if self.padding == "reflect" else "constant")

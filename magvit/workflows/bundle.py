@@ -36,7 +36,7 @@ BUNDLE_FILE = "bundle.json"
 CONFIG_FILE = "config.resolved.toml"
 FORMAT = "magvit-transformer-bundle/1"
 # Tokenizer config fields that point at weights outside the bundle; cleared when rebuilding.
-EXTERNAL_WEIGHT_FIELDS = {"checkpoint": "", "init": None}
+EXTERNAL_WEIGHT_FIELDS = {"checkpoint": "", "init": None, "codes_from": ""}
 
 
 @attrs.frozen

@@ -12,19 +12,61 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import attrs
+
+from magvit.core.tokenizer.loading import same_codes
 from magvit.errors import MagvitError
-from magvit.workflows.bundle import load_bundle, save_bundle
+from magvit.workflows.bundle import Bundle, load_bundle, save_bundle, self_contained_tokenizer
 from magvit.workflows.model_card import config_json, model_card
+from magvit.workflows.train_tokenizer import load_tokenizer, tokenizer_component_of
+
+# Tokenizer settings that leave its tokens alone: where weights come from, and the decoder's width.
+DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels")
 
 
-def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the slim bundle of `source` (a run dir or checkpoint) as the directory `target`."""
+def with_tokenizer(bundle: Bundle, checkpoint: str | Path) -> Bundle:
+    """`bundle` with the tokenizer of a stage-1 `checkpoint` that encodes exactly its tokens (one
+    trained with `codes_from` on the bundle's tokenizer): a better decoder for the same model."""
+    component = tokenizer_component_of(checkpoint)
+    tokenizer = load_tokenizer(component, checkpoint)
+    old = bundle.meta["tokenizer"]
+    new = component.to_dict()
+    settings = sorted(k for k in (old.keys() | new.keys()) - set(DECODER_ONLY_FIELDS)
+                      if old.get(k) != new.get(k))
+    if settings:
+        raise MagvitError(
+            f"--tokenizer {checkpoint}: its [tokenizer] settings differ from the bundle's in "
+            f"{', '.join(f'{k} ({old.get(k)!r} -> {new.get(k)!r})' for k in settings)}; only "
+            f"{', '.join(DECODER_ONLY_FIELDS)} may differ, or the tokens would"
+        )
+    differ = same_codes(bundle.tokenizer, tokenizer)
+    if differ:
+        raise MagvitError(
+            f"--tokenizer {checkpoint}: its encoder and quantizer are not the bundle's ({len(differ)} "
+            f"tensors differ, e.g. {differ[0]}), so it would encode other tokens; train it with "
+            "[tokenizer] codes_from = the bundle's tokenizer run"
+        )
+    meta = {**bundle.meta, "tokenizer": self_contained_tokenizer(component).to_dict(),
+            "tokenizer_source": str(checkpoint)}
+    # The experiment's [tokenizer] now names these weights, as a stage-2 run's does.
+    loaded = type(component)(component.kind, attrs.evolve(component.config, checkpoint=str(checkpoint),
+                                                          codes_from=""))
+    experiment = attrs.evolve(bundle.experiment, tokenizer=loaded)
+    return attrs.evolve(bundle, tokenizer=tokenizer.requires_grad_(False), meta=meta, experiment=experiment)
+
+
+def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = False,
+                  tokenizer: str | Path | None = None) -> Path:
+    """Write the slim bundle of `source` (a run dir or checkpoint) as the directory `target`;
+    with `tokenizer`, that stage-1 checkpoint's decoder replaces the bundle's (`with_tokenizer`)."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise MagvitError(f"{target} is a file; give the folder to write")
     if target.exists() and not overwrite:
         raise MagvitError(f"{target} exists; choose another folder or pass --overwrite")
     bundle = load_bundle(source)
+    if tokenizer is not None:
+        bundle = with_tokenizer(bundle, tokenizer)
     read_from = Path(bundle.meta["path"]).resolve()
     if target.resolve() in (read_from, *read_from.parents):
         raise MagvitError(f"{target} holds the checkpoint being exported ({read_from}); writing "

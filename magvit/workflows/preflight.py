@@ -112,6 +112,10 @@ def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
         if init.checkpoint and not _exists(init.checkpoint):
             problems.append(f"tokenizer.init.checkpoint: {init.checkpoint!r} does not exist; "
                             "give a `vq2d` run directory")
+    codes_from = getattr(exp.tokenizer.config, "codes_from", "")
+    if stage == "tokenizer" and codes_from and not _exists(codes_from):
+        problems.append(f"tokenizer.codes_from: {codes_from!r} does not exist; give the stage-1 run "
+                        "directory whose tokens to keep")
     return problems
 
 

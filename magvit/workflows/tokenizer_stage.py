@@ -51,7 +51,9 @@ class TokenizerStage:
         self.precision, self.data, self.eval_data = precision, data, eval_data
         self.model = model.to(ctx.device)
         self.ddp = wrap_ddp(self.model, ctx)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=train.lr, betas=train.betas)
+        # Frozen parts (`codes_from`: the encoder and quantizer) get no optimiser state.
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(trainable, lr=train.lr, betas=train.betas)
         self.sched = self._schedule(self.opt)
         self.ema = EMA(self.model, train.ema_decay) if train.ema_decay else None
         self.disc = None
@@ -167,7 +169,8 @@ class TokenizerStage:
         used = int((quantizer.hits > 0).sum())
         if (step + 1) % self.losses.usage_window == 0:
             self.dead = len(quantizer.dead_codes())
-            if self.losses.restart_dead_codes:
+            frozen = any(not p.requires_grad for p in quantizer.parameters())  # codes_from
+            if self.losses.restart_dead_codes and not frozen:
                 restarted = quantizer.restart_dead_codes(latent)
                 if self.ema is not None and len(restarted):  # the EMA codebook jumps with the restarted codes
                     self.ema.shadow["quantizer.codebook"][restarted] = quantizer.codebook[restarted].float()

@@ -16,7 +16,12 @@ import torch
 
 import magvit
 from magvit.core.tokenizer.config import TokenizerConfig
-from magvit.core.tokenizer.loading import inflate_state, load_tokenizer_weights
+from magvit.core.tokenizer.loading import (
+    freeze_codes,
+    inflate_state,
+    load_tokenizer_weights,
+    take_codes,
+)
 from magvit.core.training import (
     TrainLoop,
     cleanup,
@@ -51,12 +56,21 @@ def _require(exp: Experiment, section: str) -> Any:
 
 
 def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.Module:
-    """The tokenizer of `[tokenizer]`, inflated from a 2D checkpoint when `init` asks for it."""
+    """The tokenizer of `[tokenizer]`: inflated from a 2D checkpoint when `init` asks for it; with
+    `codes_from`, a trained tokenizer's (EMA) encoder and quantizer, frozen (a resumed run has them
+    in its own checkpoint, and freezes them again)."""
     model = component.build()
     init = getattr(component.config, "init", None)
     if init is not None and init.checkpoint and not resume:
         inflate = magvit.registries().inflations.create(init.kind)
         inflate_state(model, load_weights(init.checkpoint), inflate, init.checkpoint)
+    codes_from = getattr(component.config, "codes_from", "")
+    if codes_from:
+        if resume:
+            freeze_codes(model)
+        else:
+            source = str(resolve_model_path(codes_from))
+            take_codes(model, load_weights(source, group="ema", fallback="model"), source)
     return model
 
 

@@ -10,13 +10,17 @@ def register(sub) -> None:
     p.add_argument("checkpoint", help="a `train transformer` run directory or checkpoint")
     p.add_argument("output", type=Path, help="the folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
+    p.add_argument("--tokenizer", metavar="RUN",
+                   help="a stage-1 run trained with codes_from on this model's tokenizer: its "
+                        "decoder replaces the bundle's (the tokens stay the same; checked)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from magvit.workflows.export import export_bundle
 
-    out = export_bundle(args.checkpoint, args.output, overwrite=args.overwrite)
+    out = export_bundle(args.checkpoint, args.output, overwrite=args.overwrite,
+                        tokenizer=args.tokenizer)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
     print(f"wrote {out} ({size:.1f} MiB); use it as --checkpoint {out}")
     return 0

@@ -56,7 +56,7 @@ class Decoder(nn.Module):
     def __init__(self, arch: Architecture, temporal_kernel: int = 3):
         super().__init__()
         pad, kt = layers_of(arch, temporal_kernel), temporal_kernel
-        widths = [arch.base_channels * m for m in arch.channel_multipliers]
+        widths = [(arch.decoder_channels or arch.base_channels) * m for m in arch.channel_multipliers]
         ch = widths[-1]
         self.conv_in = conv(arch.embedding_dim, ch, 3, pad, kt)
         layers: list[nn.Module] = [ResBlock(ch, ch, pad, kt) for _ in range(arch.num_res_blocks)]

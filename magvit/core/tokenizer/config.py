@@ -37,12 +37,16 @@ class TokenizerConfig:
     causal: bool | None = None  # MAGVIT-v2 causal 3D CNN: clips of 1 + k·ft frames
     norm: str | None = None  # "group" (clip statistics), "frame" or "channel"; causal: "frame"
     local: bool | None = None  # the encoder's token sees its own patch (+ a few pixels)
+    decoder_channels: int | None = None  # the decoder's base width (None: base_channels)
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
     commitment_cost: float = 0.25
     codebook_cost: float = 1.0
     entropy_weight: float = 0.1
     entropy_temperature: float = 0.01
     init: InflationInit | None = None
+    # Stage 1 from a trained tokenizer's encoder and quantizer, frozen: the tokens stay exactly
+    # its tokens (a stage-2 model trained on them still applies) and only the decoder trains.
+    codes_from: str = ""
 
     def architecture(self) -> Architecture:
         overrides = {f.name: getattr(self, f.name) for f in attrs.fields(Architecture)}

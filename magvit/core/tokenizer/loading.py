@@ -54,3 +54,43 @@ def inflate_state(model: nn.Module, state_2d: dict[str, torch.Tensor],
             value = inflate(value[:, :, 0], want.shape[2])
         state[name] = value
     load_state(model, state, source)
+
+
+# The parts that turn pixels into tokens; the decoder may change without changing a token.
+CODE_PARTS = ("encoder", "quantizer")
+
+
+def _code_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{part}.{k}": v for part in CODE_PARTS for k, v in getattr(model, part).state_dict().items()}
+
+
+@torch.no_grad()
+def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy the encoder and quantizer of a trained tokenizer's `state` into `model` and freeze
+    them, so `model` encodes exactly the tokens `source` does and only its decoder trains."""
+    want = _code_state(model)
+    missing = sorted(k for k in want if k not in state)
+    wrong = sorted(k for k in want if k in state and state[k].shape != want[k].shape)
+    if missing or wrong:
+        raise MagvitError(
+            f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
+            f"(missing {missing[:4]}, other shapes {wrong[:4]}); keep every [tokenizer] setting "
+            "it was trained with and change only decoder_channels"
+        )
+    for key, value in want.items():
+        value.copy_(state[key])
+    freeze_codes(model)
+
+
+def freeze_codes(model: nn.Module) -> None:
+    for part in CODE_PARTS:
+        getattr(model, part).requires_grad_(False)
+
+
+def same_codes(a: nn.Module, b: nn.Module) -> list[str]:
+    """The encoder and quantizer parameters in which `a` and `b` differ ([] when they encode alike,
+    given equal encoder settings)."""
+    pa = {f"{part}.{k}": v for part in CODE_PARTS for k, v in getattr(a, part).named_parameters()}
+    pb = {f"{part}.{k}": v for part in CODE_PARTS for k, v in getattr(b, part).named_parameters()}
+    return sorted(k for k in pa.keys() | pb.keys()
+                  if k not in pa or k not in pb or pa[k].shape != pb[k].shape or not torch.equal(pa[k], pb[k]))

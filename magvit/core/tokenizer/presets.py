@@ -32,6 +32,9 @@ class Architecture:
     # per position, so a token sees its own patch plus `encoder_halo` pixels around it (the
     # decoder keeps `norm`: per-position statistics on both sides stall training).
     local: bool = False
+    # The decoder's base width (None: `base_channels`); a wider decoder can be trained on the
+    # frozen codes of a finished tokenizer (`codes_from`), leaving its tokens as they were.
+    decoder_channels: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
@@ -42,6 +45,8 @@ class Architecture:
             )
         if self.padding not in ("reflect", "zero"):
             raise MagvitError(f"tokenizer: padding {self.padding!r} must be \"reflect\" or \"zero\"")
+        if self.decoder_channels is not None and self.decoder_channels < 1:
+            raise MagvitError(f"tokenizer: decoder_channels must be at least 1, got {self.decoder_channels}")
         if self.norm not in NORMS:
             raise MagvitError(f"tokenizer: norm {self.norm!r} must be one of {', '.join(NORMS)}")
 

@@ -1,0 +1,162 @@
+"""A new decoder on a finished tokenizer's frozen codes (`codes_from`), and swapping it into a
+stage-2 bundle (`magvit export --tokenizer`): the tokens never change."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from generation_fixtures import random_clip, save_tiny_bundle
+from test_tokenizer_training import experiment
+
+from magvit.cli.main import main
+from magvit.core.tokenizer.loading import take_codes
+from magvit.core.training import seed_everything
+from magvit.core.training.checkpoint import load_checkpoint, save_checkpoint
+from magvit.errors import MagvitError
+from magvit.pipeline import Pipeline
+from magvit.registry.experiment import experiment_toml, validate_experiment
+from magvit.workflows.bundle import load_bundle
+from magvit.workflows.tokenizer_stage import TokenizerStage
+from magvit.workflows.train_tokenizer import build_tokenizer, load_tokenizer, train
+
+BASE = {"train": {"steps": 2, "checkpoint_every": 2, "warmup_steps": 0}, "losses": {"gan": 0.0}}
+
+
+def _code_tensors(state):
+    return {k: v for k, v in state.items() if k.startswith(("encoder.", "quantizer.")) and k != "quantizer.hits"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A trained micro tokenizer (VQ, dead-code restarts on) whose codes the tests keep."""
+    run = tmp_path_factory.mktemp("codes") / "run"
+    train(experiment(**BASE), run)
+    return run
+
+
+def _decoder_run(source, **train_changes):
+    # dead-code restarts and the GAN stay on: neither may touch the frozen codebook
+    return experiment(tokenizer={"codes_from": str(source), "decoder_channels": 12},
+                      train={"steps": 3, "checkpoint_every": 3, "warmup_steps": 0, **train_changes})
+
+
+def test_codes_from_trains_a_wider_decoder_and_keeps_every_token(finished, tmp_path):
+    exp = _decoder_run(finished)
+    seed_everything(exp.run.seed)
+    start = build_tokenizer(exp.tokenizer)  # what train() starts from
+    initial = start.state_dict()
+    train(exp, tmp_path / "decoder")
+
+    before = load_tokenizer(checkpoint=finished)
+    after = load_tokenizer(checkpoint=tmp_path / "decoder")
+    clips = random_clip(batch=3, seed=1)
+    assert torch.equal(before.encode(clips), after.encode(clips))
+    assert after.decoder.conv_in.out_channels == 12 * 2 and before.decoder.conv_in.out_channels == 8 * 2
+
+    ckpt = load_checkpoint(tmp_path / "decoder")
+    source = _code_tensors(load_checkpoint(finished).weights["ema"])
+    for group in ("model", "ema"):  # frozen in the trained weights and in their average
+        codes = _code_tensors(ckpt.weights[group])
+        assert codes.keys() == source.keys() and all(torch.equal(codes[k], source[k]) for k in codes)
+    trained = {k: v for k, v in ckpt.weights["model"].items() if k.startswith("decoder.")}
+    assert all(v.shape == initial[k].shape for k, v in trained.items())
+    assert sum(not torch.equal(v, initial[k]) for k, v in trained.items()) == len(trained)
+    # the optimiser holds the decoder's parameters alone
+    optimised = ckpt.state["stage"]["optimizer"]["param_groups"][0]["params"]
+    assert len(optimised) == len(list(start.decoder.parameters())) < len(list(start.parameters()))
+
+
+def test_a_resumed_decoder_run_keeps_the_codes_frozen_and_ends_bit_equal(finished, tmp_path, monkeypatch):
+    exp = _decoder_run(finished, steps=4, checkpoint_every=2)
+    train(exp, tmp_path / "straight")
+    honest_step = TokenizerStage.train_step
+
+    def dies_at_step_3(self, step):
+        if step == 3:
+            raise RuntimeError("killed")
+        return honest_step(self, step)
+
+    monkeypatch.setattr(TokenizerStage, "train_step", dies_at_step_3)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(exp, tmp_path / "cut")
+    monkeypatch.undo()
+    train(exp, tmp_path / "cut", resume=True)  # the codes come from the run's own checkpoint now
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "cut")
+    assert a.step == b.step == 4
+    source = _code_tensors(load_checkpoint(finished).weights["ema"])
+    for group in ("model", "ema"):
+        assert a.weights[group].keys() == b.weights[group].keys()
+        assert all(torch.equal(a.weights[group][k], b.weights[group][k]) for k in a.weights[group])
+        assert all(torch.equal(b.weights[group][k], v) for k, v in source.items())
+
+
+def test_codes_from_a_tokenizer_of_another_shape_or_nowhere_is_refused(finished, tmp_path):
+    wider = experiment(tokenizer={"codes_from": str(finished), "base_channels": 16})
+    with pytest.raises(MagvitError, match=r"tokenizer.codes_from: the encoder and quantizer in \S+ do not "
+                                          r"fit this model \(missing \[\], other shapes \['encoder\."):
+        build_tokenizer(wider.tokenizer)
+    nowhere = experiment(tokenizer={"codes_from": str(tmp_path / "nope")})
+    with pytest.raises(MagvitError, match=r"tokenizer.codes_from: '\S+nope' does not exist; give the "
+                                          "stage-1 run directory whose tokens to keep"):
+        train(nowhere, tmp_path / "run")
+    with pytest.raises(MagvitError, match="decoder_channels must be at least 1, got 0"):
+        experiment(tokenizer={"decoder_channels": 0}).tokenizer.build()
+
+
+# -- swapping the decoder into a stage-2 bundle -------------------------------------------------
+
+def _stage1_checkpoint(path, bundle, tokenizer_section, edit=None):
+    """A stage-1 checkpoint holding the bundle's encoder and quantizer and a fresh decoder."""
+    exp = validate_experiment({"tokenizer": tokenizer_section})
+    torch.manual_seed(7)
+    model = exp.tokenizer.build()
+    take_codes(model, bundle.tokenizer.state_dict(), "the bundle")
+    if edit is not None:
+        edit(model)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    save_checkpoint(path, 5, weights={"model": state, "ema": state}, state={},
+                    files={"config.resolved.toml": experiment_toml(exp)})
+    return path
+
+
+def test_export_swaps_in_a_decoder_trained_on_the_same_codes(tmp_path):
+    source = save_tiny_bundle(tmp_path / "run")
+    bundle = load_bundle(source)
+    decoder = _stage1_checkpoint(tmp_path / "decoder", bundle,
+                                 {"kind": "vq3d", "preset": "tiny", "decoder_channels": 24})
+    assert main(["export", str(source), str(tmp_path / "swapped"), "--tokenizer", str(decoder)]) == 0
+
+    swapped = load_bundle(tmp_path / "swapped")
+    assert swapped.meta["tokenizer"]["decoder_channels"] == 24
+    assert swapped.meta["tokenizer_source"] == str(decoder)
+    assert swapped.experiment.tokenizer.config.checkpoint == str(decoder)
+    assert swapped.tokenizer.decoder.conv_in.out_channels == 24 * 4
+    a = Pipeline.from_checkpoint(source).generate("fp", random_clip(), seed=3)
+    b = Pipeline.from_checkpoint(tmp_path / "swapped").generate("fp", random_clip(), seed=3)
+    assert torch.equal(a.tokens, b.tokens)  # same codes in, same transformer: same tokens out
+    assert a.video.shape == b.video.shape and not torch.equal(a.video, b.video)  # another decoder
+    expected = load_tokenizer(checkpoint=decoder).decode(b.tokens)
+    torch.testing.assert_close(b.video, expected.squeeze(0) if b.video.dim() == 4 else expected)
+
+
+def test_export_refuses_a_tokenizer_that_would_encode_other_tokens(tmp_path, capsys):
+    source = save_tiny_bundle(tmp_path / "run")
+    bundle = load_bundle(source)
+
+    def nudge(model):
+        with torch.no_grad():
+            model.encoder.conv_in.weight[0, 0, 0, 0, 0] += 1e-3
+
+    moved = _stage1_checkpoint(tmp_path / "moved", bundle, {"kind": "vq3d", "preset": "tiny"}, nudge)
+    assert main(["export", str(source), str(tmp_path / "a"), "--tokenizer", str(moved)]) == 2
+    err = capsys.readouterr().err
+    assert "its encoder and quantizer are not the bundle's (1 tensors differ, e.g. " \
+           "encoder.conv_in.weight), so it would encode other tokens" in err
+    assert "Traceback" not in err and not (tmp_path / "a").exists()
+
+    other = _stage1_checkpoint(tmp_path / "other", bundle,
+                               {"kind": "vq3d", "preset": "tiny", "padding": "zero"})
+    assert main(["export", str(source), str(tmp_path / "b"), "--tokenizer", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "its [tokenizer] settings differ from the bundle's in padding (None -> 'zero'); only " \
+           "checkpoint, init, codes_from, decoder_channels may differ" in err

@@ -139,10 +139,14 @@ def test_cg_is_scored_by_a_shape_classifier_that_fits_the_data(bundle_dir, demo,
     _, labels = held_out_clips(pipe, 4, seed=0)
     samples = pipe.generate("cg", None, label=labels.tolist(), seed=0).video
     expected = cg_accuracy(load_shape_classifier(path), samples, labels)
+    ceiling = cg_accuracy(load_shape_classifier(path), pipe.roundtrip(held_out_clips(pipe, 4, seed=0)[0]), labels)
     rows = {r.task: r for r in scored.rows}
     assert rows["cg"].class_accuracy == pytest.approx(expected) and 0 <= expected <= 1
+    assert rows["cg"].roundtrip_class_accuracy == pytest.approx(ceiling) and 0 <= ceiling <= 1
     assert [t for t, r in rows.items() if r.class_accuracy is not None] == ["cg"]
-    assert f"cg: {expected:.1%} of the samples show their class's shape kind" in scored.table()
+    assert [t for t, r in rows.items() if r.roundtrip_class_accuracy is not None] == ["cg"]
+    assert (f"cg: {expected:.1%} of the samples show their class's shape kind (shape classifier; "
+            f"{ceiling:.1%} of the held-out clips' round trips)") in scored.table()
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [t["class_accuracy"] for t in saved["tasks"] if t["task"] == "cg"] == [pytest.approx(expected)]
 

@@ -57,6 +57,7 @@ class TaskRow:
     roundtrip_psnr: float | None = None  # the tokenizer's round trip of the truth, ~pixel_mask
     roundtrip_condition_psnr: float | None = None  # the same, over pixel_mask
     class_accuracy: float | None = None  # CG: samples the shape classifier puts in their class
+    roundtrip_class_accuracy: float | None = None  # CG's ceiling: the same on the held-out clips' round trip
 
     @property
     def solid(self) -> bool:
@@ -96,7 +97,8 @@ class DemoReport:
         ]
         cg = [r for r in self.rows if r.class_accuracy is not None]
         lines += [f"{r.task}: {r.class_accuracy:.1%} of the samples show their class's shape kind "
-                  "(shape classifier)." for r in cg]
+                  f"(shape classifier; {r.roundtrip_class_accuracy:.1%} of the held-out clips' round "
+                  "trips)." for r in cg]
         if self.paste_condition:
             lines += ["--paste-condition: the condition pixels were pasted into the videos and the contact sheet;",
                       "the scores above are of the model's own (unpasted) output."]
@@ -204,6 +206,7 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         scores = _scores(generated, condition, roundtrip, truth, result.pixel_mask, task.has_condition)
         if classifier is not None and not task.has_condition and task.needs_class:
             scores["class_accuracy"] = cg_accuracy(classifier, generated, labels.cpu())
+            scores["roundtrip_class_accuracy"] = cg_accuracy(classifier, roundtrip, labels.cpu())
         rows.append(TaskRow(task=task_name, seconds=seconds,
                             min_std=float(generated.flatten(1).std(dim=1).min()), **scores))
         shown = result.pasted().video.cpu() if paste_condition else generated

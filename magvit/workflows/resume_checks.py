@@ -13,7 +13,7 @@ from magvit.registry.experiment import Experiment, experiment_dict
 
 # Sections that define the model a stage trains, and keys in them a resumed run may change.
 MODEL_SECTIONS = {"tokenizer": ("tokenizer",), "transformer": ("tokenizer", "transformer", "tasks")}
-MAY_CHANGE = {"checkpoint", "init", "codes_from", "dropout", "attention_dropout", "weight"}
+MAY_CHANGE = {"checkpoint", "init", "dropout", "attention_dropout", "weight"}
 # The transformer's sizes follow from the sections compared (and older runs recorded defaults).
 DERIVED = {"transformer.vocab_size", "transformer.num_positions", "transformer.codebook_size"}
 

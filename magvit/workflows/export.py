@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from magvit.core.tokenizer.loading import same_codes
+from magvit.core.tokenizer.loading import code_differences
 from magvit.errors import MagvitError
 from magvit.workflows.bundle import Bundle, load_bundle, save_bundle, self_contained_tokenizer
 from magvit.workflows.model_card import config_json, model_card
@@ -39,7 +39,7 @@ def with_tokenizer(bundle: Bundle, checkpoint: str | Path) -> Bundle:
             f"{', '.join(f'{k} ({old.get(k)!r} -> {new.get(k)!r})' for k in settings)}; only "
             f"{', '.join(DECODER_ONLY_FIELDS)} may differ, or the tokens would"
         )
-    differ = same_codes(bundle.tokenizer, tokenizer)
+    differ = code_differences(bundle.tokenizer, tokenizer)
     if differ:
         raise MagvitError(
             f"--tokenizer {checkpoint}: its encoder and quantizer are not the bundle's ({len(differ)} "

@@ -87,9 +87,9 @@ def freeze_codes(model: nn.Module) -> None:
         getattr(model, part).requires_grad_(False)
 
 
-def same_codes(a: nn.Module, b: nn.Module) -> list[str]:
-    """The encoder and quantizer parameters in which `a` and `b` differ ([] when they encode alike,
-    given equal encoder settings)."""
+def code_differences(a: nn.Module, b: nn.Module) -> list[str]:
+    """The names of the encoder and quantizer parameters in which `a` and `b` differ: [] when they
+    encode alike (given equal encoder settings)."""
     pa = {f"{part}.{k}": v for part in CODE_PARTS for k, v in getattr(a, part).named_parameters()}
     pb = {f"{part}.{k}": v for part in CODE_PARTS for k, v in getattr(b, part).named_parameters()}
     return sorted(k for k in pa.keys() | pb.keys()

@@ -1,5 +1,7 @@
 import math
 
+import attrs
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -175,3 +177,46 @@ def test_wider_edges_blend_more_pixels_and_defaults_are_unchanged():
     defaults = SyntheticShapes(background="gradient", palette=0, edge=1.0, per_axis_speed=False,
                                min_radius=0.10, max_radius=0.16)
     assert torch.equal(SyntheticShapes().make("eval")[5]["video"], defaults.make("eval")[5]["video"])
+
+
+def _grid_shift_to(first: torch.Tensor, later: torch.Tensor, grid: int) -> tuple[int, int] | None:
+    """The whole-grid (dx, dy) that moves `first`'s shape mask exactly onto `later`'s, if any."""
+    span = range(-first.shape[-1] + grid, first.shape[-1], grid)
+    for dy in span:
+        for dx in span:
+            if torch.allclose(torch.roll(first, (dy, dx), (0, 1)), later, atol=1e-5):
+                return dx, dy
+    return None
+
+
+def test_grid_puts_every_other_frame_exactly_a_whole_grid_step_from_the_first():
+    """With grid = 4 and 2 px per frame, frames 0, 2, 4, 6 show the same shape at whole 4-pixel
+    offsets (bounces included), so a stride-4 tokenizer sees the same patches one token over."""
+    cfg = SyntheticShapes(resolution=32, min_shapes=1, max_shapes=1, per_axis_speed=True,
+                          background="flat", grid=4)
+    loose = attrs.evolve(cfg, grid=0)
+    on_grid = off_grid = 0
+    for i in range(12):
+        for config, kind in ((cfg, "grid"), (loose, "loose")):
+            video = config.make("train", seed=1)[i]["video"]  # (3, T, H, W)
+            mask = (video - video[:, :1, :1, :1]).abs().sum(0)  # (T, H, W): 0 on the background
+            assert mask.shape == (8, 32, 32) and mask[0].sum() > 10
+            shifts = [_grid_shift_to(mask[0], mask[t], 4) for t in (2, 4, 6)]
+            if kind == "grid":
+                assert None not in shifts, (i, shifts)
+                assert shifts[0] != (0, 0)  # 4 px along each axis it moves on, or a bounce's fold
+                on_grid += 1
+            else:
+                off_grid += None in shifts
+    assert on_grid == 12 and off_grid >= 8  # without the grid, most clips move off it
+
+
+def test_grid_starts_differ_between_clips_and_a_grid_too_coarse_is_refused():
+    cfg = SyntheticShapes(background="flat", per_axis_speed=True, grid=4)
+    videos = [cfg.make("eval")[i]["video"] for i in range(4)]
+    assert all(v.shape == (3, 8, 32, 32) for v in videos)
+    assert not any(torch.equal(a, b) for a, b in zip(videos, videos[1:]))
+    with pytest.raises(ValueError, match="grid = 16 leaves a shape of max_radius 0.16 no room to move"):
+        SyntheticShapes(grid=16)
+    with pytest.raises(ConfigError, match="grid"):
+        magvit.registries().datasets.create("synthetic", grid=-1)

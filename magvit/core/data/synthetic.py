@@ -18,6 +18,11 @@ How a clip is made:
    whole number of pixels per frame on each axis when `speed * resolution` is whole), bouncing
    off the walls; later shapes are drawn over earlier ones with anti-aliased edges (`edge`
    pixels wide).
+5. With `grid = G` pixels, every centre starts on a multiple of G pixels and bounces between the
+   grid lines nearest the walls that the shape does not cross, so a shape moving G/2 pixels per
+   frame sits on the grid every other frame. For the tiny tokenizer (4x4-pixel patches, 2 frames
+   per latent frame) `grid = 4` makes a moving shape's patches repeat exactly one token over per
+   latent frame, instead of at a new sub-patch offset each time.
 
 The shape kind is visible in any single frame, and the first frame fixes all later ones (the
 speed is constant and every clip starts moving in the class direction), so class-conditional
@@ -75,6 +80,7 @@ class SyntheticShapes:
     background: str = attrs.field(default="gradient", validator=attrs.validators.in_(BACKGROUNDS))
     per_axis_speed: bool = False
     edge: float = attrs.field(default=1.0, validator=_positive)  # anti-aliased edge width, in pixels
+    grid: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # pixels; 0: any position
 
     def __attrs_post_init__(self) -> None:
         if self.max_shapes < self.min_shapes:
@@ -84,6 +90,9 @@ class SyntheticShapes:
         if not self.min_radius <= self.max_radius < 0.5:
             raise ValueError(f"radii must satisfy min_radius <= max_radius < 0.5, got "
                              f"{self.min_radius} and {self.max_radius}")
+        if self.grid and 2 * _grid_margin(self.max_radius, self.grid, self.resolution) >= self.resolution:
+            raise ValueError(f"grid = {self.grid} leaves a shape of max_radius {self.max_radius} no "
+                             f"room to move in {self.resolution} pixels; use a smaller grid or radius")
 
     def make(self, split: str, seed: int = 0) -> SyntheticShapesDataset:
         if split not in SPLITS:
@@ -122,9 +131,15 @@ class SyntheticShapesDataset(Dataset):
         for _ in range(count):
             colour = _bright_colour(g, cfg.palette)
             radius = cfg.min_radius + (cfg.max_radius - cfg.min_radius) * float(torch.rand((), generator=g))
-            start = radius + (1 - 2 * radius) * torch.rand(2, generator=g)
-            cx = _bounce(start[0] + cfg.speed * direction[0] * steps, radius)
-            cy = _bounce(start[1] + cfg.speed * direction[1] * steps, radius)
+            if cfg.grid:  # the centre's range [margin, 1 - margin] starts and ends on grid lines
+                margin = _grid_margin(radius, cfg.grid, cfg.resolution) / cfg.resolution
+                lines = round((1 - 2 * margin) * cfg.resolution / cfg.grid) + 1
+                start = margin + torch.randint(lines, (2,), generator=g) * (cfg.grid / cfg.resolution)
+            else:
+                margin = radius
+                start = radius + (1 - 2 * radius) * torch.rand(2, generator=g)
+            cx = _bounce(start[0] + cfg.speed * direction[0] * steps, margin)
+            cy = _bounce(start[1] + cfg.speed * direction[1] * steps, margin)
             distance = _signed_distance(shape, self._x - cx, self._y - cy, radius)
             alpha = (0.5 - distance * cfg.resolution / cfg.edge).clamp(0, 1)[:, None]  # (T, 1, H, W)
             video = video * (1 - alpha) + colour[None, :, None, None] * alpha
@@ -150,11 +165,16 @@ def _bright_colour(g: torch.Generator, palette: int = 0) -> torch.Tensor:
     return value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 
-def _bounce(position: torch.Tensor, radius: float) -> torch.Tensor:
-    """Fold a free path back into [radius, 1 - radius], as a ball reflecting off the walls."""
-    span = 1 - 2 * radius
-    folded = (position - radius) % (2 * span)
-    return radius + torch.where(folded > span, 2 * span - folded, folded)
+def _grid_margin(radius: float, grid: int, resolution: int) -> int:
+    """The first grid line (in pixels) at which a centre keeps a shape of `radius` in the frame."""
+    return grid * math.ceil(radius * resolution / grid - 1e-9)
+
+
+def _bounce(position: torch.Tensor, margin: float) -> torch.Tensor:
+    """Fold a free path back into [margin, 1 - margin], as a ball reflecting off the walls."""
+    span = 1 - 2 * margin
+    folded = (position - margin) % (2 * span)
+    return margin + torch.where(folded > span, 2 * span - folded, folded)
 
 
 def _signed_distance(shape: str, dx: torch.Tensor, dy: torch.Tensor, radius: float) -> torch.Tensor:

@@ -196,6 +196,28 @@ def test_a_local_encoders_token_sees_its_patch_and_the_halo_alone(causal):
                                   plain.encode_latent(video[:, :, :8])[..., 0, 0], atol=1e-4)
 
 
+def test_a_time_local_encoders_latent_frame_sees_its_two_frames_and_one_either_side():
+    """local_time: latent frame t of 8 frames -> 4 sees frames 2t-1 .. 2t+2 and no other."""
+    model = tokenizer(local=True, local_time=True, quantizer=FSQ)
+    video = torch.rand(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        latent = model.encode_latent(video)
+        assert latent.shape[2:] == (4, 8, 8)
+        for frame in range(8):
+            changed = video.clone()
+            changed[:, :, frame] = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(frame))
+            moved = model.encode_latent(changed)
+            differs = [not torch.allclose(moved[:, :, t], latent[:, :, t], atol=1e-6) for t in range(4)]
+            assert differs == [2 * t - 1 <= frame <= 2 * t + 2 for t in range(4)], (frame, differs)
+        # the time-mixing encoder of `local` alone reaches every latent frame from frame 0
+        mixing = tokenizer(local=True, quantizer=FSQ)
+        changed = video.clone()
+        changed[:, :, 0] = 1 - changed[:, :, 0]
+        assert not torch.allclose(mixing.encode_latent(changed)[:, :, 3], mixing.encode_latent(video)[:, :, 3], atol=1e-6)
+    with pytest.raises(MagvitError, match="local_time = true needs local = true"):
+        tokenizer(local_time=True, quantizer=FSQ)
+
+
 def test_a_local_encoder_from_toml_keeps_the_decoders_norm():
     model = validate_experiment(_experiment({"local": True, "quantizer": FSQ, "norm": "frame"})).tokenizer.build()
     assert model.encoder_halo == 3 and model.decoder.norm_out.mode == "frame"

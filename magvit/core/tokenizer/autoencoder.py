@@ -4,7 +4,8 @@ Encoder: conv -> per level `num_res_blocks` ResBlocks, average-pool between leve
 first, 2D near the latent) -> more ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
 A local encoder (`local = true`) makes every ResBlock after the first level pointwise in space
 (time keeps its kernel) and normalises per position, so a token sees its own patch and
-`encoder_halo` pixels around it; the decoder is unchanged.
+`encoder_halo` pixels around it; `local_time` also makes every ResBlock pointwise in time, so
+only the first conv reaches one frame beyond a token's own. The decoder is unchanged.
 Decoder: conv -> ResBlocks -> per level (deepest first) ResBlocks, nearest-resize + conv up
 (2D steps first, then 3D) -> GN -> swish -> conv to RGB.
 """
@@ -32,6 +33,8 @@ class Encoder(nn.Module):
             pad = attrs.evolve(pad, norm="channel")
         widths = [arch.base_channels * m for m in arch.channel_multipliers]
         self.conv_in = conv(3, widths[0], 3, pad, kt, bias=False)
+        if arch.local_time:  # after the first conv, nothing mixes frames but the pooling
+            pad = attrs.evolve(pad, temporal_kernel=1)
         layers: list[nn.Module] = []
         ch = widths[0]
         for level, width in enumerate(widths):

@@ -37,6 +37,7 @@ class TokenizerConfig:
     causal: bool | None = None  # MAGVIT-v2 causal 3D CNN: clips of 1 + k·ft frames
     norm: str | None = None  # "group" (clip statistics), "frame" or "channel"; causal: "frame"
     local: bool | None = None  # the encoder's token sees its own patch (+ a few pixels)
+    local_time: bool | None = None  # ... and its own frames (+ one either side); needs local
     decoder_channels: int | None = None  # the decoder's base width (None: base_channels)
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
     commitment_cost: float = 0.25

@@ -32,6 +32,10 @@ class Architecture:
     # per position, so a token sees its own patch plus `encoder_halo` pixels around it (the
     # decoder keeps `norm`: per-position statistics on both sides stall training).
     local: bool = False
+    # ... and local in time (needs `local`): the encoder's ResBlocks are pointwise in time, so a
+    # token sees its own frames and the first conv's one frame either side, and a shape moving a
+    # whole token per latent frame gets the same codes one token over (tokens are shift-consistent).
+    local_time: bool = False
     # The decoder's base width (None: `base_channels`); a wider decoder can be trained on the
     # frozen codes of a finished tokenizer (`codes_from`), leaving its tokens as they were.
     decoder_channels: int | None = None
@@ -47,6 +51,9 @@ class Architecture:
             raise MagvitError(f"tokenizer: padding {self.padding!r} must be \"reflect\" or \"zero\"")
         if self.decoder_channels is not None and self.decoder_channels < 1:
             raise MagvitError(f"tokenizer: decoder_channels must be at least 1, got {self.decoder_channels}")
+        if self.local_time and not self.local:
+            raise MagvitError("tokenizer: local_time = true needs local = true (a clip-wide norm "
+                              "would let every frame reach every token)")
         if self.norm not in NORMS:
             raise MagvitError(f"tokenizer: norm {self.norm!r} must be one of {', '.join(NORMS)}")
 

@@ -1,7 +1,6 @@
 import math
 
 import attrs
-
 import pytest
 import torch
 from torch.utils.data import DataLoader

@@ -130,3 +130,26 @@ def test_a_fresh_classifier_config_round_trips():
     config = ShapeClassifierConfig(num_classes=2, frames=16, resolution=64, width=8)
     assert ShapeClassifierConfig.from_dict(config.to_dict()) == config
     assert ShapeClassifier(config)(torch.rand(1, 3, 2, 64, 64)).shape == (1, 2)
+
+
+def test_the_bundled_file_matches_clips_of_a_data_field_added_after_it_was_saved(
+        trained, tmp_path, monkeypatch):
+    """A file saved before `grid` existed was trained on grid = 0 (the old clips): it still scores
+    those clips, not grid-aligned ones, and a field the data no longer has matches nothing."""
+    import copy
+
+    import magvit.workflows.shape_classifier as module
+
+    old = copy.deepcopy(trained)
+    old.trained_on = {k: v for k, v in attrs.asdict(DATA).items() if k != "grid"}
+    monkeypatch.setattr(module, "BUNDLED", save_shape_classifier(old, tmp_path / "old.safetensors"))
+    assert "grid" not in read_metadata(module.BUNDLED)["data"]
+    found = module.classifier_for(attrs.evolve(DATA, train_clips=9))  # split sizes do not count
+    assert isinstance(found, ShapeClassifier) and found.config == trained.config
+    assert module.classifier_for(attrs.evolve(DATA, grid=4)) is None
+    assert module.classifier_for(attrs.evolve(DATA, frames=8)) is None
+
+    gone = copy.deepcopy(trained)
+    gone.trained_on = {**attrs.asdict(DATA), "retired_field": 1}
+    monkeypatch.setattr(module, "BUNDLED", save_shape_classifier(gone, tmp_path / "gone.safetensors"))
+    assert module.classifier_for(DATA) is None

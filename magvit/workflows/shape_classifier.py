@@ -236,14 +236,13 @@ def classifier_for(data_config, path: str | Path | None = None) -> ShapeClassifi
     if not isinstance(data_config, SyntheticShapes) or data_config.num_classes < 2 or not BUNDLED.is_file():
         return None
     wanted = {k: v for k, v in _data_dict(data_config).items() if k not in _SPLIT_SIZES}
-    # A field the file does not name was added to the data after it was saved; every such field's
-    # default draws the clips as before, so the file was trained on that default.
-    defaults = {f.name: f.default for f in attrs.fields(type(data_config))
-                if f.default is not attrs.NOTHING and not isinstance(f.default, attrs.Factory)}
-    saved = read_metadata(BUNDLED)["data"]
-    trained_on = {k: saved.get(k, defaults.get(k)) for k in wanted}
-    if set(saved) - set(wanted) - set(_SPLIT_SIZES):  # a field this version no longer has
+    # Rebuilt through the data class, a field added after the file was saved takes its default,
+    # which draws the clips as before; a field this version no longer has matches nothing.
+    try:
+        saved = type(data_config)(**read_metadata(BUNDLED)["data"])
+    except (TypeError, ValueError):
         return None
+    trained_on = {k: v for k, v in _data_dict(saved).items() if k not in _SPLIT_SIZES}
     return load_shape_classifier(BUNDLED) if trained_on == wanted else None
 
 

@@ -11,8 +11,8 @@ the product of their softmaxes, without building the full vocabulary (smoothing 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from magvit.core.losses.smoothed_cross_entropy import smoothed_cross_entropy
 from magvit.core.training.precision import full_precision
 from magvit.core.transformer.bert import code_digits
 
@@ -36,9 +36,8 @@ def per_example_commit_loss(
         )
     digits = code_digits(targets, tuple(p.shape[-1] for p in parts)) if len(parts) > 1 else [targets]
     with full_precision(parts[0].device):
-        ce = sum(F.cross_entropy(
-            p.float().flatten(0, 1), d.flatten(), reduction="none", label_smoothing=label_smoothing,
-        ) for p, d in zip(parts, digits)).view(targets.shape)
+        ce = sum(smoothed_cross_entropy(p.flatten(0, 1), d.flatten(), label_smoothing)
+                 for p, d in zip(parts, digits)).view(targets.shape)
         weights = weights.float()
         total = weights.sum(dim=1)
         if bool((total <= 0).any()):

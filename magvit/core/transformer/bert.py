@@ -228,7 +228,9 @@ class Bert(nn.Module):
         x = self.head_norm(F.gelu(self.head_dense(x)))
         factors = self.codebook_factors or (self.config.codebook_size,)
         codes = self.token_embedding.weight[: sum(factors)]  # tied: the codes' (or digits') rows
-        return (x @ codes.t() + self.head_bias).split(factors, dim=-1)
+        # One addmm: a separate broadcast add of the bias over (B, L, codes) cost as much as the
+        # matmul itself in bf16 on CPU.
+        return F.linear(x, codes, self.head_bias).split(factors, dim=-1)
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -71,7 +71,7 @@ def toy_registries(monkeypatch):
 NUMERICS_MODULES = {
     "test_commit_loss", "test_decoders", "test_default_model", "test_demo", "test_inflation",
     "test_masking", "test_multinode", "test_precision", "test_quantizers", "test_schedules",
-    "test_shape_classifier", "test_tokenizer_losses", "test_tokenizer_model",
+    "test_shape_classifier", "test_smoothed_cross_entropy", "test_tokenizer_losses", "test_tokenizer_model",
     "test_tokenizer_training", "test_train_transformer", "test_training_ddp", "test_training_loop",
     "test_transformer_attention", "test_transformer_bert",
 }

@@ -153,3 +153,107 @@ def test_the_bundled_file_matches_clips_of_a_data_field_added_after_it_was_saved
     gone.trained_on = {**attrs.asdict(DATA), "retired_field": 1}
     monkeypatch.setattr(module, "BUNDLED", save_shape_classifier(gone, tmp_path / "gone.safetensors"))
     assert module.classifier_for(DATA) is None
+
+
+def invert(clips: torch.Tensor) -> torch.Tensor:
+    """A stand-in for a tokenizer's round trip that changes every pixel: the colour negative."""
+    return 1 - clips
+
+
+@pytest.fixture(scope="module")
+def trained_on_negatives():
+    # 250 steps: 0.99-1.0 on both, seeds 0-1, plain and ATEN_CPU_CAPABILITY=default (150: 0.91)
+    return train_shape_classifier(DATA, steps=250, batch_size=16, seed=0, round_trip=invert,
+                                  round_trip_source="negative")
+
+
+def test_training_on_round_trips_knows_the_shapes_in_both(trained, trained_on_negatives):
+    """Half of its clips were negatives: it classifies the held-out clips and their negatives;
+    the classifier that saw clean clips only does not know the negatives (measured 0.27-0.37)."""
+    videos, labels = eval_clips(DATA)
+    clean = evaluate_shape_classifier(trained_on_negatives, DATA)
+    negatives = evaluate_shape_classifier(trained_on_negatives, DATA, round_trip=invert)
+    assert negatives == accuracy(trained_on_negatives, 1 - videos, labels)
+    assert clean >= 0.9 and negatives >= 0.9, (clean, negatives)
+    assert accuracy(trained, 1 - videos, labels) < negatives - 0.2
+    assert trained_on_negatives.round_trip_source == "negative" and trained.round_trip_source is None
+
+
+def test_each_training_clip_goes_through_the_round_trip_once():
+    small = SyntheticShapes(frames=2, train_clips=24, eval_clips=8)
+    calls = []
+
+    def counting(clips):
+        calls.append(clips.clone())
+        return clips
+
+    train_shape_classifier(small, steps=12, batch_size=8, seed=1, round_trip=counting)
+    seen = torch.cat(calls)
+    assert seen.shape[1:] == (3, 2, 32, 32) and len(calls) <= 12
+    assert 8 <= len(seen) <= 24  # every clip drawn, each once
+    assert len(torch.unique(seen.flatten(1), dim=0)) == len(seen)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda clips: clips[:, :, :1], r"turned clips of shape \(\d, 3, 2, 32, 32\) into \(\d, 3, 1, 32, 32\); it must keep the shape"),
+    (lambda clips: clips * float("nan"), "returned NaN or infinite pixels"),
+])
+def test_a_round_trip_that_breaks_the_clips_is_refused(bad, message):
+    small = SyntheticShapes(frames=2, train_clips=4, eval_clips=4)
+    with pytest.raises(MagvitError, match=message):
+        train_shape_classifier(small, steps=1, batch_size=4, seed=0, round_trip=bad)
+
+
+def test_save_and_load_keep_the_round_trip_and_its_accuracy(trained_on_negatives, tmp_path):
+    trained_on_negatives.held_out_roundtrip_accuracy = 0.75
+    path = save_shape_classifier(trained_on_negatives, tmp_path / "neg.safetensors")
+    meta = read_metadata(path)
+    assert (meta["round_trip"], meta["held_out_roundtrip_accuracy"]) == ("negative", 0.75)
+    loaded = load_shape_classifier(path)
+    assert (loaded.round_trip_source, loaded.held_out_roundtrip_accuracy) == ("negative", 0.75)
+
+
+def test_a_file_saved_before_round_trips_loads_without_them(trained, tmp_path):
+    import safetensors.torch
+
+    from magvit.workflows.shape_classifier import FORMAT, METADATA_KEY
+
+    old = {"format": FORMAT, "config": trained.config.to_dict(), "data": attrs.asdict(DATA),
+           "held_out_accuracy": 0.99}
+    path = tmp_path / "old.safetensors"
+    safetensors.torch.save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, path,
+                                metadata={METADATA_KEY: json.dumps(old)})
+    loaded = load_shape_classifier(path, expect=DATA)
+    assert loaded.held_out_accuracy == 0.99
+    assert loaded.round_trip_source is None and loaded.held_out_roundtrip_accuracy is None
+
+
+def test_main_trains_on_the_bundled_tokenizers_round_trips(tmp_path, capsys):
+    out = tmp_path / "rt.safetensors"
+    data = {"frames": 8, "train_clips": 8, "eval_clips": 4, "background": "flat", "per_axis_speed": True}
+    score = main(["--out", str(out), "--tokenizer", "default", "--steps", "2", "--batch-size", "4",
+                  "--no-progress", "--threads", "1", "--data-json", json.dumps(data)])
+    printed = capsys.readouterr().out
+    loaded = load_shape_classifier(out, expect=SyntheticShapes(**data))
+    assert loaded.round_trip_source == "default" and loaded.held_out_accuracy == score
+    rt = loaded.held_out_roundtrip_accuracy
+    assert rt in {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert (f"held-out accuracy {score:.4f} on 4 eval clips, {rt:.4f} on their round trips "
+            f"through default; wrote {out}") in printed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tokenizer", "default", "--data-json", '{"frames": 4}'],
+     r"--tokenizer default takes clips of \(frames, height, width\) = \(8, 32, 32\) but the data "
+     r"has \(4, 32, 32\); set frames and resolution in --data-json"),
+    (["--tokenizer", "no/such/run"], "--tokenizer no/such/run: "),
+])
+def test_main_refuses_a_tokenizer_that_cannot_round_trip_the_data(tmp_path, capsys, args, message):
+    import re
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--out", str(tmp_path / "x.safetensors"), "--steps", "1", *args])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "Traceback" not in err and not (tmp_path / "x.safetensors").exists()

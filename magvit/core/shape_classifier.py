@@ -47,6 +47,10 @@ class ShapeClassifier(nn.Module):
         # what a saved file says it was trained on (a data config as a dict) and scored
         self.trained_on: dict | None = None
         self.held_out_accuracy: float | None = None
+        # the tokenizer whose round trips it also trained on (None: clean clips only), and its
+        # accuracy on the held-out clips' round trips through it
+        self.round_trip_source: str | None = None
+        self.held_out_roundtrip_accuracy: float | None = None
 
     @property
     def num_classes(self) -> int:

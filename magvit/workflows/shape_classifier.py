@@ -24,7 +24,7 @@ saw clean clips put 33% of the bundled tokenizer's own round trips in their clas
 25%), so it could not tell a good CG sample from a bad one. `--tokenizer CHECKPOINT` trains on
 that model's round trips too (each clip of a batch is its round trip with probability 1/2; the
 data defaults to the model's), and reports the held-out accuracy on both. The bundled
-classifier was made with `--tokenizer default --steps 600` (magvit/weights/README.md).
+classifier was made with `--tokenizer default --steps 1200` (magvit/weights/README.md).
 """
 
 from __future__ import annotations
@@ -251,8 +251,9 @@ def check_matches(config: ShapeClassifierConfig, data_config, source: str = "the
 
 def load_shape_classifier(path: str | Path, *, expect=None) -> ShapeClassifier:
     """The classifier saved at `path`, in eval mode, with `trained_on` (the data config dict),
-    `held_out_accuracy`, `round_trip_source` and `held_out_roundtrip_accuracy` set. With `expect` (a data config) a file made for other classes,
-    frames or resolution raises `MagvitError`."""
+    `held_out_accuracy`, `round_trip_source` and `held_out_roundtrip_accuracy` set. With
+    `expect` (a data config) a file made for other classes, frames or resolution raises
+    `MagvitError`."""
     meta = read_metadata(path)
     try:
         config = ShapeClassifierConfig.from_dict(meta["config"])
@@ -300,7 +301,8 @@ def classifier_for(data_config, path: str | Path | None = None) -> ShapeClassifi
 
 
 def _model_round_trip(checkpoint: str, parser: argparse.ArgumentParser):
-    """(`Pipeline.roundtrip` of the model at `checkpoint`, its data config or None)."""
+    """(`Pipeline.roundtrip` of the model at `checkpoint`, its clip shape (T, H, W), its data
+    config or None)."""
     from magvit.workflows.pipeline import Pipeline  # the model stack, only when asked for
 
     try:
@@ -333,14 +335,13 @@ def main(argv: list[str] | None = None) -> float:
     round_trip, model_data = None, None
     if args.tokenizer is not None:
         round_trip, clip_shape, model_data = _model_round_trip(args.tokenizer, parser)
-    try:
-        fields = json.loads(args.data_json if args.data_json is not None else "{}")
-        if args.data_json is None and isinstance(model_data, SyntheticShapes):
-            data_config = model_data
-        else:
-            data_config = SyntheticShapes(**fields)
-    except (ValueError, TypeError) as exc:
-        parser.error(f"--data-json: {exc}")
+    if args.data_json is None and isinstance(model_data, SyntheticShapes):
+        data_config = model_data
+    else:
+        try:
+            data_config = SyntheticShapes(**json.loads(args.data_json or "{}"))
+        except (ValueError, TypeError) as exc:
+            parser.error(f"--data-json: {exc}")
     if round_trip is not None:
         wanted = (data_config.frames, data_config.resolution, data_config.resolution)
         if tuple(clip_shape) != wanted:

@@ -1,4 +1,5 @@
-"""`magvit train transformer`: a run from TOML alone, its bundle, exact resume, errors, DDP."""
+"""`magvit train transformer`: a run from TOML alone, its bundle, exact resume, errors, DDP,
+and a run started from another run's transformer (`train.init_from`)."""
 
 import json
 import math
@@ -7,11 +8,12 @@ import pytest
 import torch
 
 import magvit
-from magvit.core.training import save_checkpoint
+from magvit.core.training import DistContext, save_checkpoint
 from magvit.errors import MagvitError
 from magvit.registry.experiment import validate_experiment
 from magvit.workflows import train_transformer
 from magvit.workflows.bundle import load_bundle
+from magvit.workflows.preflight import experiment_problems
 from magvit.workflows.transformer_stage import TransformerStage
 
 ALL_TASKS = ("fp", "fi", "opc", "opv", "oph", "opd", "ipc", "ipd", "cg", "cfp")
@@ -137,6 +139,84 @@ def test_user_errors_name_the_problem_and_the_fix(tokenizer_dir, tmp_path):
         train_transformer.train(headless, tmp_path, resume=False)
     with pytest.raises(MagvitError, match="not a stage-2 .transformer. checkpoint"):
         load_bundle(tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def source_run(tokenizer_dir, tmp_path_factory):
+    """A two-step stage-2 run of FP and CG: what `train.init_from` starts from."""
+    run = tmp_path_factory.mktemp("source")
+    train_transformer.train(experiment(tokenizer_dir, tasks=("fp", "cg"), steps=2), run, resume=False)
+    return run
+
+
+def _fine_tune(source_run, tokenizer_dir, tasks=("fp", "cg"), **changes):
+    raw = raw_experiment(tokenizer_dir, tasks=tasks, steps=2, init_from=str(source_run))
+    raw["tokenizer"]["checkpoint"] = str(source_run)  # a bundle lends its tokenizer too
+    raw["tasks"]["fp"] = {"weight": 3.0}  # task weights may differ from the source's
+    for key, value in changes.items():
+        raw[key] = {**raw[key], **value}
+    return validate_experiment(raw)
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for name, tensor in a.items():
+        assert torch.equal(tensor, b[name]), name
+
+
+def test_init_from_starts_with_the_source_transformer_and_a_fresh_optimiser(source_run, tokenizer_dir, tmp_path):
+    source = load_bundle(source_run)
+    stage = TransformerStage(_fine_tune(source_run, tokenizer_dir), tmp_path / "ft", DistContext(torch.device("cpu")))
+    _assert_same_weights(stage.model.state_dict(), source.transformer.state_dict())
+    _assert_same_weights(stage.tokenizer.state_dict(), source.tokenizer.state_dict())
+    assert stage.optimizer.state_dict()["state"] == {}  # no moments carried over
+    assert stage.record["init_from"] == {"source": str(source_run), "path": str(source_run / "checkpoints" / "step-00000002"),
+                                         "step": 2}
+
+    # a from-scratch run of the same experiment starts elsewhere
+    scratch = experiment(tokenizer_dir, tasks=("fp", "cg"))
+    fresh = TransformerStage(scratch, tmp_path / "scratch", DistContext(torch.device("cpu")))
+    differs = [n for n, t in fresh.model.state_dict().items() if not torch.equal(t, source.transformer.state_dict()[n])]
+    assert differs
+
+    last = train_transformer.train(_fine_tune(source_run, tokenizer_dir), tmp_path / "ft", resume=False)
+    tuned = load_bundle(last)
+    assert tuned.meta["step"] == 2 and tuned.meta["init_from"]["step"] == 2
+    _assert_same_weights(tuned.tokenizer.state_dict(), source.tokenizer.state_dict())
+    moved = [n for n, t in tuned.transformer.state_dict().items() if not torch.equal(t, source.transformer.state_dict()[n])]
+    assert moved  # it trained from there
+
+
+def test_init_from_refuses_a_source_with_other_tasks_tokens_or_stage(source_run, tokenizer_dir, tmp_path):
+    cpu = DistContext(torch.device("cpu"))
+    with pytest.raises(MagvitError, match=r"train.init_from: .* differs from this run in the vocabulary "
+                                          r"\(codebook size, classes, tasks\); the tasks \(keep \[tasks\] as it "
+                                          r"was trained; only weights may change\)\. Start from"):
+        TransformerStage(_fine_tune(source_run, tokenizer_dir, tasks=("fp", "cg", "fi")), tmp_path / "a", cpu)
+
+    torch.manual_seed(1)  # same config, other weights: other tokens
+    config = {k: v for k, v in TOKENIZER.items() if k != "kind"}
+    other = magvit.registries().tokenizers.create("vq3d", **config)
+    save_checkpoint(tmp_path / "other", 1, weights={"model": other.state_dict()}, state={})
+    with pytest.raises(MagvitError, match=r"differs from this run in the tokenizer weights \(set tokenizer.checkpoint to the tokenizer it "
+                                          r"was trained with; its bundle works too\)"):
+        TransformerStage(_fine_tune(source_run, tokenizer_dir, tokenizer={"checkpoint": str(tmp_path / "other")}),
+                         tmp_path / "b", cpu)
+
+    with pytest.raises(MagvitError, match=r"not a stage-2 .transformer. checkpoint"):
+        TransformerStage(experiment(tokenizer_dir, tasks=("fp", "cg"), init_from=str(tokenizer_dir)), tmp_path / "c", cpu)
+
+
+def test_init_from_problems_are_reported_before_training(tokenizer_dir, tmp_path):
+    missing = experiment(tokenizer_dir, init_from=str(tmp_path / "nowhere"))
+    assert experiment_problems(missing) == [
+        f"train.init_from: {str(tmp_path / 'nowhere')!r} does not exist; give a stage-2 run, checkpoint "
+        "or bundle (or `default`)"]
+    stage1 = validate_experiment({**{k: v for k, v in raw_experiment(tokenizer_dir).items() if k not in ("transformer", "tasks", "commit")},
+                                  "train": {"steps": 2, "init_from": "default"}})
+    problems = experiment_problems(stage1)
+    assert problems[0].startswith("train.init_from: 'default' starts a stage-2 run from a transformer; a tokenizer")
+    assert "tokenizer.init" in problems[0] and "tokenizer.codes_from" in problems[0]
 
 
 @pytest.mark.parametrize(("name", "tasks", "schedule"), [

@@ -87,6 +87,10 @@ class TrainSection:
     checkpoint_every: int = attrs.field(default=200, validator=at_least(1))
     eval_every: int = attrs.field(default=0, validator=at_least(0))  # 0 = off
     eval_batches: int = attrs.field(default=4, validator=at_least(1))
+    # Stage 2 only: a stage-2 checkpoint (run, step folder, bundle or `default`) whose
+    # transformer weights start this run, with a fresh optimiser and schedule. `--resume`
+    # continues from the run's own checkpoint instead.
+    init_from: str = ""
 
 
 @attrs.define(kw_only=True)

@@ -121,6 +121,15 @@ def _read_text(path: Path, name: str) -> str:
         ) from None
 
 
+def read_bundle_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint folder `path` resolves to and its `bundle.json`, format checked."""
+    path = resolve_checkpoint(resolve_model_path(path))
+    record = json.loads(_read_text(path, BUNDLE_FILE))
+    if record.get("format") != FORMAT:
+        raise MagvitError(f"{path / BUNDLE_FILE} has format {record.get('format')!r}, expected {FORMAT!r}")
+    return path, record
+
+
 def _component(data: dict, cls, what: str, path: Path):
     try:
         return structure_component(dict(data), cls)
@@ -141,10 +150,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
 
     `path` is a run directory, its `checkpoints/last`, or a step directory.
     """
-    path = resolve_checkpoint(resolve_model_path(path))
-    record = json.loads(_read_text(path, BUNDLE_FILE))
-    if record.get("format") != FORMAT:
-        raise MagvitError(f"{path / BUNDLE_FILE} has format {record.get('format')!r}, expected {FORMAT!r}")
+    path, record = read_bundle_record(path)
     _read_text(path, CONFIG_FILE)  # a clear message when it is missing
     raw = read_toml(path / CONFIG_FILE)
     raw.pop("plugins", None)

@@ -112,6 +112,10 @@ def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
         if init.checkpoint and not _exists(init.checkpoint):
             problems.append(f"tokenizer.init.checkpoint: {init.checkpoint!r} does not exist; "
                             "give a `vq2d` run directory")
+    init_from = exp.train.init_from
+    if stage == "transformer" and init_from and not _exists(init_from):
+        problems.append(f"train.init_from: {init_from!r} does not exist; give a stage-2 run, "
+                        "checkpoint or bundle (or `default`)")
     codes_from = getattr(exp.tokenizer.config, "codes_from", "")
     if stage == "tokenizer" and codes_from and not _exists(codes_from):
         problems.append(f"tokenizer.codes_from: {codes_from!r} does not exist; give the stage-1 run "
@@ -121,6 +125,11 @@ def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
 
 def _stage1_problems(exp: Experiment) -> list[str]:
     from magvit.workflows.tokenizer_losses import tokenizer_losses
+
+    if exp.train.init_from:
+        return [f"train.init_from: {exp.train.init_from!r} starts a stage-2 run from a transformer; "
+                "a tokenizer starts from other weights with tokenizer.init (a 2D VQ) or "
+                "tokenizer.codes_from (a trained encoder and quantizer)"]
 
     try:
         tokenizer_losses(exp.losses)

@@ -38,6 +38,7 @@ from magvit.registry.experiment import Experiment
 from magvit.workflows.bundle import bundle_record
 from magvit.workflows.commit_eval import HeldOutEval
 from magvit.workflows.commit_inputs import CommitInputs
+from magvit.workflows.init_from import init_transformer
 from magvit.workflows.stage2_data import training_clips
 from magvit.workflows.stage2_layout import require_sections, stage2_layout
 from magvit.workflows.token_memo import TokenMemo
@@ -105,6 +106,9 @@ class TransformerStage:
             tokenizer_source=getattr(exp.tokenizer.config, "checkpoint", ""),
         )
         self.record["tokenizer_fingerprint"] = tokenizer_fingerprint(self.tokenizer)
+        if exp.train.init_from:  # every rank loads the same weights, so DDP replicas agree
+            self.record["init_from"] = init_transformer(
+                model, self.tokenizer, exp.train.init_from, self.record)
 
     # -- data -------------------------------------------------------------------------------------
     @property

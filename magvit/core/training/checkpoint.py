@@ -350,6 +350,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, int(manifest["step"]), weights, state, manifest.get("meta", {}), files)
 
 
+def weight_groups(path: str | Path) -> list[str]:
+    """The names of a checkpoint's weights groups (`model`, `ema`, `tokenizer`, ...)."""
+    return list(_read_manifest(resolve_checkpoint(path))["groups"])
+
+
 def load_weights(path: str | Path, group: str = "ema", fallback: str | None = "model") -> dict[str, torch.Tensor]:
     """One weights group of a checkpoint (`group`, else `fallback`), without reading the rest."""
     path = resolve_checkpoint(path)

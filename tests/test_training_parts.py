@@ -17,7 +17,7 @@ from magvit.core.training.distributed import (
     wrap_ddp,
 )
 from magvit.core.training.ema import EMA
-from magvit.core.training.lr import make_lr_scheduler, warmup_cosine
+from magvit.core.training.lr import load_schedule_state, make_lr_scheduler, warmup_cosine
 from magvit.core.training.precision import (
     NonFiniteLossError,
     autocast,
@@ -50,6 +50,49 @@ def test_warmup_cosine_is_monotone_after_warmup_and_bounded():
     assert all(a <= b for a, b in zip(values[:11], values[1:11]))
     assert all(a >= b - 1e-12 for a, b in zip(values[10:], values[11:]))
     assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def _optimiser_and_schedule(peak, warmup, total):
+    optimiser = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(3))], lr=peak)
+    return optimiser, make_lr_scheduler(optimiser, warmup_steps=warmup, total_steps=total, min_ratio=0.1)
+
+
+def _run(optimiser, schedule, steps):
+    for _ in range(steps):
+        optimiser.step()
+        schedule.step()
+
+
+def test_a_resumed_schedule_follows_the_current_config_from_its_first_step():
+    optimiser, schedule = _optimiser_and_schedule(1e-3, 10, 110)
+    _run(optimiser, schedule, 50)
+    saved_optimiser, saved_schedule = optimiser.state_dict(), schedule.state_dict()
+
+    # same config: every lr bit for bit what the uninterrupted run uses
+    again, again_schedule = _optimiser_and_schedule(1e-3, 10, 110)
+    again.load_state_dict(saved_optimiser)
+    load_schedule_state(again_schedule, saved_schedule)
+    assert again.param_groups[0]["lr"] == optimiser.param_groups[0]["lr"] == 1e-3 * lr(50)
+    _run(optimiser, schedule, 7)
+    _run(again, again_schedule, 7)
+    assert again.param_groups[0]["lr"] == optimiser.param_groups[0]["lr"]
+
+    # a longer run at half the peak: the new schedule from the first resumed step on
+    longer, longer_schedule = _optimiser_and_schedule(5e-4, 10, 210)
+    longer.load_state_dict(saved_optimiser)
+    load_schedule_state(longer_schedule, saved_schedule)
+    assert longer_schedule.last_epoch == 50 and longer_schedule.base_lrs == [5e-4]
+    assert longer.param_groups[0]["lr"] == pytest.approx(5e-4 * lr(50, total=210), rel=1e-12)
+    assert longer_schedule.get_last_lr() == [longer.param_groups[0]["lr"]]
+    _run(longer, longer_schedule, 1)
+    assert longer.param_groups[0]["lr"] == pytest.approx(5e-4 * lr(51, total=210), rel=1e-12)
+
+    # what torch's load_state_dict alone does: the old peak comes back
+    plain, plain_schedule = _optimiser_and_schedule(5e-4, 10, 210)
+    plain.load_state_dict(saved_optimiser)
+    plain_schedule.load_state_dict(saved_schedule)
+    _run(plain, plain_schedule, 1)
+    assert plain.param_groups[0]["lr"] == pytest.approx(1e-3 * lr(51, total=210), rel=1e-12)
 
 
 def test_warmup_cosine_rejects_bad_settings():

@@ -30,6 +30,7 @@ from magvit.core.training import (
     all_reduce_mean,
     autocast,
     grad_norm_of,
+    load_schedule_state,
     make_lr_scheduler,
     sync_gradients,
     unwrap,
@@ -228,7 +229,7 @@ class TokenizerStage:
     def load_payload(self, weights, state) -> None:
         self.model.load_state_dict(weights["model"])
         self.opt.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
+        load_schedule_state(self.sched, state["scheduler"])
         self.dead = state["dead"]
         if self.ema is not None:
             self.ema.load_state_dict(weights["ema"])
@@ -237,7 +238,7 @@ class TokenizerStage:
             self.disc.load_state_dict(disc)
             self.lecam.load_state_dict({k[6:]: v for k, v in weights["disc"].items() if k.startswith("lecam.")})
             self.disc_opt.load_state_dict(state["disc_optimizer"])
-            self.disc_sched.load_state_dict(state["disc_scheduler"])
+            load_schedule_state(self.disc_sched, state["disc_scheduler"])
 
 
 def _add(sums: dict[str, float], metrics: dict[str, float], parts: int) -> None:

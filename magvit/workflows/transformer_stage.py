@@ -27,6 +27,7 @@ from magvit.core.training import (
     autocast,
     check_finite,
     grad_norm_of,
+    load_schedule_state,
     make_lr_scheduler,
     sync_gradients,
     unwrap,
@@ -217,7 +218,7 @@ class TransformerStage:
         unwrap(self.model).load_state_dict(weights["model"])
         self.tokenizer.load_state_dict(weights["tokenizer"])  # the run keeps its own tokenizer
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        load_schedule_state(self.scheduler, state["scheduler"])
         self.task_loss = dict(state["task_loss"])
 
     def evaluate(self, step: int) -> dict[str, float]:

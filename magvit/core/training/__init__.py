@@ -22,7 +22,7 @@ from magvit.core.training.distributed import (
 from magvit.core.training.ema import EMA
 from magvit.core.training.gradients import grad_norm_of
 from magvit.core.training.loop import TrainLoop
-from magvit.core.training.lr import make_lr_scheduler, warmup_cosine
+from magvit.core.training.lr import load_schedule_state, make_lr_scheduler, warmup_cosine
 from magvit.core.training.precision import (
     NonFiniteLossError,
     autocast,
@@ -35,6 +35,6 @@ __all__ = [
     "EMA", "BatchStream", "Checkpoint", "DistContext", "NonFiniteLossError", "TrainLoop",
     "all_reduce_mean", "autocast", "barrier", "batch_indices", "capture_rng_state",
     "check_finite", "cleanup", "full_precision", "grad_norm_of", "latest_checkpoint", "load_checkpoint",
-    "load_weights", "make_lr_scheduler", "resolve_checkpoint", "restore_rng_state",
+    "load_schedule_state", "load_weights", "make_lr_scheduler", "resolve_checkpoint", "restore_rng_state",
     "save_checkpoint", "seed_everything", "setup_distributed", "sync_gradients", "unwrap", "wrap_ddp", "warmup_cosine",
 ]

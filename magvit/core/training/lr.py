@@ -44,8 +44,8 @@ def make_lr_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A `LambdaLR` over `warmup_cosine`; call `.step()` once after each `optimizer.step()`.
 
-    The schedule is a plain function, so the scheduler's `state_dict()` holds only the step
-    count: a resumed run follows the schedule of its current config.
+    The schedule is a plain function, not saved with the state; resume with
+    `load_schedule_state`, so a resumed run follows the schedule and peak lr of its current config.
     """
     _check(warmup_steps, total_steps, min_ratio)
 
@@ -53,3 +53,21 @@ def make_lr_scheduler(
         return warmup_cosine(step, warmup_steps=warmup_steps, total_steps=total_steps, min_ratio=min_ratio)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+
+
+def load_schedule_state(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Load a checkpoint's scheduler `state` (its step count) into `scheduler`, built from the
+    current config, after its optimiser's state was loaded.
+
+    Torch's own `load_state_dict` would also bring back the checkpoint's peak lrs (`base_lrs`)
+    and leave the optimiser at the checkpoint's lr for one step; here the peak stays this run's
+    and the next step's lr is the current schedule's (bit for bit the saved one when the config
+    did not change).
+    """
+    peaks = list(scheduler.base_lrs)
+    scheduler.load_state_dict(state)
+    scheduler.base_lrs = peaks
+    for group, peak, multiplier in zip(scheduler.optimizer.param_groups, peaks, scheduler.lr_lambdas, strict=True):
+        group["initial_lr"] = peak
+        group["lr"] = peak * multiplier(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]

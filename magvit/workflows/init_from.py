@@ -8,13 +8,12 @@ something else here.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
 from torch import nn
 
-from magvit.core.training.checkpoint import load_weights
+from magvit.core.training.checkpoint import checkpoint_manifest, load_weights
 from magvit.errors import MagvitError
 from magvit.workflows.bundle import read_bundle_record
 
@@ -38,8 +37,8 @@ def init_transformer(model: nn.Module, tokenizer: nn.Module, source: str,
         differ.append(f"the tokenizer weights ({TOKENIZER_FIX})")
     if differ:
         raise MagvitError(
-            f"train.init_from: {source!r} differs from this run in {'; '.join(differ)}. Start from a run of this experiment, or clear "
-            "train.init_from to train from scratch"
+            f"train.init_from: {source!r} differs from this run in {'; '.join(differ)}. Start from a "
+            "run of this experiment, or clear train.init_from to train from scratch"
         )
     try:
         model.load_state_dict(load_weights(path, "model", fallback=None))
@@ -48,8 +47,7 @@ def init_transformer(model: nn.Module, tokenizer: nn.Module, source: str,
             f"train.init_from: the transformer in {path} does not fit this one "
             f"({str(exc).splitlines()[-1].strip()}); keep [transformer] as it was trained"
         ) from None
-    step = json.loads((path / "checkpoint.json").read_text(encoding="utf-8"))["step"]
-    return {"source": source, "path": str(path), "step": int(step)}
+    return {"source": source, "path": str(path), "step": int(checkpoint_manifest(path)["step"])}
 
 
 def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

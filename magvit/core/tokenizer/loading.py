@@ -23,9 +23,9 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
 def load_tokenizer_weights(model: nn.Module, checkpoint: str) -> None:
     """Load a run's weights into `model`, the EMA weights when the checkpoint has them; from a
     stage-2 checkpoint (a bundle), the tokenizer it holds."""
-    from magvit.core.training.checkpoint import load_weights, weight_groups
+    from magvit.core.training.checkpoint import checkpoint_manifest, load_weights
 
-    bundle = "tokenizer" in weight_groups(checkpoint)  # there "model" is the transformer
+    bundle = "tokenizer" in checkpoint_manifest(checkpoint)["groups"]  # there "model" is the transformer
     group, fallback = ("tokenizer", None) if bundle else ("ema", "model")
     try:
         load_state(model, load_weights(checkpoint, group=group, fallback=fallback), checkpoint)

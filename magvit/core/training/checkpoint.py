@@ -350,9 +350,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path, int(manifest["step"]), weights, state, manifest.get("meta", {}), files)
 
 
-def weight_groups(path: str | Path) -> list[str]:
-    """The names of a checkpoint's weights groups (`model`, `ema`, `tokenizer`, ...)."""
-    return list(_read_manifest(resolve_checkpoint(path))["groups"])
+def checkpoint_manifest(path: str | Path) -> dict:
+    """A checkpoint's manifest alone: its `step`, weights `groups` (`model`, `ema`,
+    `tokenizer`, ...), `files` and `meta`."""
+    return _read_manifest(resolve_checkpoint(path))
 
 
 def load_weights(path: str | Path, group: str = "ema", fallback: str | None = "model") -> dict[str, torch.Tensor]:

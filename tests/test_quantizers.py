@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import magvit
 from magvit.core.masking import latent_mask_from_pixels
+from magvit.core.tokenizer.blocks import Downsample
 from magvit.core.tokenizer.fsq import FiniteScalarQuantizer
 from magvit.core.tokenizer.lfq import LookupFreeQuantizer, group_sizes
 from magvit.errors import MagvitError
@@ -142,8 +143,9 @@ def test_the_quantizer_check_catches_ids_that_disagree_with_forward():
 @pytest.mark.parametrize("config", [
     {"quantizer": LFQ}, {"quantizer": FSQ}, {"causal": True}, {"causal": True, "quantizer": LFQ},
     {"norm": "channel"}, {"norm": "frame", "quantizer": FSQ}, {"local": True, "quantizer": FSQ},
-    {"local": True, "causal": True},
-], ids=["lfq", "fsq", "causal", "causal-lfq", "norm-channel", "norm-frame-fsq", "local-fsq", "local-causal"])
+    {"local": True, "causal": True}, {"local": True, "causal": True, "downsample": "conv", "quantizer": FSQ},
+], ids=["lfq", "fsq", "causal", "causal-lfq", "norm-channel", "norm-frame-fsq", "local-fsq", "local-causal",
+        "local-causal-conv-downsample"])
 def test_tokenizer_variants_pass_the_tokenizer_check(config):
     check_tokenizer(tokenizer(**config))
 
@@ -167,9 +169,10 @@ def test_causal_first_latent_frame_depends_on_the_first_frame_alone():
     assert not torch.equal(plain.encode(video[:, :, :8])[:, 0], plain.encode(changed[:, :, :8])[:, 0])
 
 
+@pytest.mark.parametrize("downsample", ["pool", "conv"])
 @pytest.mark.parametrize("causal", [False, True])
-def test_a_local_encoders_token_sees_its_patch_and_the_halo_alone(causal):
-    model = tokenizer(local=True, causal=causal, quantizer=FSQ)
+def test_a_local_encoders_token_sees_its_patch_and_the_halo_alone(causal, downsample):
+    model = tokenizer(local=True, causal=causal, quantizer=FSQ, downsample=downsample)
     halo, (_, fh, fw) = model.encoder_halo, model.factors
     assert halo == 3 and tokenizer().encoder_halo is None
     assert model.encoder.norm_out.mode == "channel" and model.decoder.norm_out.mode == model.arch.norm
@@ -194,6 +197,30 @@ def test_a_local_encoders_token_sees_its_patch_and_the_halo_alone(causal):
     with torch.no_grad():
         assert not torch.allclose(plain.encode_latent(far[:, :, :8])[..., 0, 0],
                                   plain.encode_latent(video[:, :, :8])[..., 0, 0], atol=1e-4)
+
+
+def test_a_conv_downsample_starts_as_the_average_and_learns_where_in_the_block():
+    pooled, learned = tokenizer(local=True, quantizer=FSQ), tokenizer(local=True, quantizer=FSQ, downsample="conv")
+    convs = [m.conv for m in learned.encoder.modules() if isinstance(m, Downsample)]
+    assert [c.weight.shape for c in convs] == [(16, 16, 2, 2, 2), (32, 32, 1, 2, 2)]  # (out, in, t, h, w)
+    assert not any(m.conv for m in pooled.encoder.modules() if isinstance(m, Downsample))
+    # the same other weights: the untrained conv computes the average exactly
+    assert learned.load_state_dict(pooled.state_dict(), strict=False).missing_keys == [
+        "encoder.blocks.1.conv.weight", "encoder.blocks.3.conv.weight"]
+    video = torch.rand(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(learned.encode_latent(video), pooled.encode_latent(video), rtol=1e-5, atol=1e-6)
+    # an average cannot tell which half of a block holds a value; a weighted conv can
+    down = convs[1]
+    x = torch.zeros(1, 32, 1, 2, 2)
+    left, right = x.clone(), x.clone()
+    left[..., 0, 0], right[..., 0, 1] = 1.0, 1.0
+    with torch.no_grad():
+        assert torch.equal(down(left), down(right))
+        down.weight[..., 0, 0] *= 2
+        assert not torch.equal(down(left), down(right))
+    with pytest.raises(MagvitError, match="downsample 'stride' must be one of pool, conv"):
+        tokenizer(downsample="stride")
 
 
 def test_a_time_local_encoders_latent_frame_sees_its_two_frames_and_one_either_side():

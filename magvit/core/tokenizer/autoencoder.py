@@ -1,7 +1,7 @@
 """The VQ encoder and its mirrored decoder (SPEC §5).
 
-Encoder: conv -> per level `num_res_blocks` ResBlocks, average-pool between levels (3D steps
-first, 2D near the latent) -> more ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
+Encoder: conv -> per level `num_res_blocks` ResBlocks, average-pool (or, `downsample = "conv"`,
+a conv with kernel = stride) between levels (3D steps first, 2D near the latent) -> more ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
 A local encoder (`local = true`) makes every ResBlock after the first level pointwise in space
 (time keeps its kernel) and normalises per position, so a token sees its own patch and
 `encoder_halo` pixels around it; `local_time` also makes every ResBlock pointwise in time, so
@@ -43,7 +43,8 @@ class Encoder(nn.Module):
                 layers.append(ResBlock(ch, width, pad, kt, spatial_kernel=k))
                 ch = width
             if level < len(widths) - 1:
-                layers.append(Downsample(arch.temporal_downsample[level] and kt > 1, pad.causal))
+                learned = ch if arch.downsample == "conv" else None
+                layers.append(Downsample(arch.temporal_downsample[level] and kt > 1, pad.causal, learned))
         k = 1 if arch.local else 3
         layers += [ResBlock(ch, ch, pad, kt, spatial_kernel=k) for _ in range(arch.num_res_blocks)]
         self.blocks = nn.Sequential(*layers)

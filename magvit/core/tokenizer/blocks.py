@@ -118,16 +118,29 @@ class ResBlock(nn.Module):
 
 class Downsample(nn.Module):
     """Average pooling by (2, 2, 2) or, near the latent, (1, 2, 2). Causal: the first frame is
-    pooled with copies of itself, so 1 + 2k frames give 1 + k."""
+    pooled with copies of itself, so 1 + 2k frames give 1 + k.
 
-    def __init__(self, temporal: bool, causal: bool = False):
+    `channels` given: a learned conv whose kernel is its stride instead (`downsample = "conv"`).
+    It sees the same block as the pooling, so a local encoder stays local, but it can weigh each
+    position of the block differently: after pointwise layers an average cannot tell where in the
+    block a feature was. It starts as the average (identity over channels / block size)."""
+
+    def __init__(self, temporal: bool, causal: bool = False, channels: int | None = None):
         super().__init__()
         self.stride = (2 if temporal else 1, 2, 2)
         self.causal = causal and temporal
+        self.conv = None
+        if channels is not None:
+            self.conv = nn.Conv3d(channels, channels, self.stride, self.stride, bias=False)
+            with torch.no_grad():
+                eye = torch.eye(channels) / math.prod(self.stride)
+                self.conv.weight.copy_(eye[:, :, None, None, None].expand_as(self.conv.weight))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.causal:
             x = torch.cat([x[:, :, :1], x], dim=2)
+        if self.conv is not None:
+            return self.conv(x)
         return F.avg_pool3d(x, self.stride, self.stride)
 
 

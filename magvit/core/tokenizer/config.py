@@ -39,6 +39,7 @@ class TokenizerConfig:
     local: bool | None = None  # the encoder's token sees its own patch (+ a few pixels)
     local_time: bool | None = None  # ... and its own frames (+ one either side); needs local
     decoder_channels: int | None = None  # the decoder's base width (None: base_channels)
+    downsample: str | None = None  # the encoder's: "pool" (average) or "conv" (learned, same block)
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
     commitment_cost: float = 0.25
     codebook_cost: float = 1.0

@@ -11,6 +11,7 @@ import attrs
 from magvit.errors import MagvitError
 
 NORMS = ("group", "frame", "channel")
+DOWNSAMPLES = ("pool", "conv")
 
 
 @attrs.frozen(kw_only=True)
@@ -39,6 +40,9 @@ class Architecture:
     # The decoder's base width (None: `base_channels`); a wider decoder can be trained on the
     # frozen codes of a finished tokenizer (`codes_from`), leaving its tokens as they were.
     decoder_channels: int | None = None
+    # How the encoder halves a level: "pool" (average, paper) or "conv" (a learned conv whose
+    # kernel is its stride: the same block, each position weighed on its own).
+    downsample: str = "pool"
 
     def __attrs_post_init__(self) -> None:
         if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
@@ -54,6 +58,9 @@ class Architecture:
         if self.local_time and not self.local:
             raise MagvitError("tokenizer: local_time = true needs local = true (a clip-wide norm "
                               "would let every frame reach every token)")
+        if self.downsample not in DOWNSAMPLES:
+            raise MagvitError(f"tokenizer: downsample {self.downsample!r} must be one of "
+                              f"{', '.join(DOWNSAMPLES)}")
         if self.norm not in NORMS:
             raise MagvitError(f"tokenizer: norm {self.norm!r} must be one of {', '.join(NORMS)}")
 

@@ -103,6 +103,20 @@ def test_codes_from_a_tokenizer_of_another_shape_or_nowhere_is_refused(finished,
         experiment(tokenizer={"decoder_channels": 0}).tokenizer.build()
 
 
+def test_codes_from_an_encoder_with_other_downsampling_is_refused_both_ways():
+    import magvit
+    make = lambda downsample: magvit.registries().tokenizers.create(  # noqa: E731
+        "vq3d", preset="tiny", local=True, downsample=downsample)
+    conv, pool = make("conv"), make("pool")
+    learned = r"\['encoder.blocks.1.conv.weight', 'encoder.blocks.3.conv.weight'\]"
+    with pytest.raises(MagvitError, match=rf"missing \[\], other shapes \[\], not in this model {learned}"):
+        take_codes(pool, conv.state_dict(), "a conv-downsampling run")
+    with pytest.raises(MagvitError, match=rf"missing {learned}, other shapes \[\], not in this model \[\]"):
+        take_codes(conv, pool.state_dict(), "an averaging run")
+    assert all(p.requires_grad for p in pool.parameters())  # refused before anything froze
+    take_codes(make("conv"), conv.state_dict(), "its own kind")
+
+
 # -- swapping the decoder into a stage-2 bundle -------------------------------------------------
 
 def _stage1_checkpoint(path, bundle, tokenizer_section, edit=None):

@@ -74,10 +74,12 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     want = _code_state(model)
     missing = sorted(k for k in want if k not in state)
     wrong = sorted(k for k in want if k in state and state[k].shape != want[k].shape)
-    if missing or wrong:
+    # ... and nothing more: a learned downsample this model lacks would encode other tokens
+    extra = sorted(k for k in state if k.split(".")[0] in CODE_PARTS and k not in want)
+    if missing or wrong or extra:
         raise MagvitError(
             f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
-            f"(missing {missing[:4]}, other shapes {wrong[:4]}); keep every [tokenizer] setting "
+            f"(missing {missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); keep every [tokenizer] setting "
             "it was trained with and change only decoder_channels"
         )
     for key, value in want.items():

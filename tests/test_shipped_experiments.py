@@ -51,7 +51,7 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "tiny-flat-local",
-                                  "tiny-flat-local-long", "tiny-flat-conv", "tiny-grid", "bair-mt8", "ucf101-cg",
+                                  "tiny-flat-local-long", "tiny-grid", "bair-mt8", "ucf101-cg",
                                   "ucf101-cg-lfq"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with

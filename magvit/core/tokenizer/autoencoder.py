@@ -1,7 +1,8 @@
 """The VQ encoder and its mirrored decoder (SPEC §5).
 
 Encoder: conv -> per level `num_res_blocks` ResBlocks, average-pool (or, `downsample = "conv"`,
-a conv with kernel = stride) between levels (3D steps first, 2D near the latent) -> more ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
+a conv with kernel = stride) between levels (3D steps first, 2D near the latent) -> more
+ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
 A local encoder (`local = true`) makes every ResBlock after the first level pointwise in space
 (time keeps its kernel) and normalises per position, so a token sees its own patch and
 `encoder_halo` pixels around it; `local_time` also makes every ResBlock pointwise in time, so

@@ -79,8 +79,8 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     if missing or wrong or extra:
         raise MagvitError(
             f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
-            f"(missing {missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); keep every [tokenizer] setting "
-            "it was trained with and change only decoder_channels"
+            f"(missing {missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); "
+            "keep every [tokenizer] setting it was trained with and change only decoder_channels"
         )
     for key, value in want.items():
         value.copy_(state[key])

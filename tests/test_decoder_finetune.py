@@ -101,6 +101,27 @@ def test_codes_from_a_tokenizer_of_another_shape_or_nowhere_is_refused(finished,
         train(nowhere, tmp_path / "run")
     with pytest.raises(MagvitError, match="decoder_channels must be at least 1, got 0"):
         experiment(tokenizer={"decoder_channels": 0}).tokenizer.build()
+    with pytest.raises(MagvitError, match="decoder_res_blocks must be at least 1, got 0"):
+        experiment(tokenizer={"decoder_res_blocks": 0}).tokenizer.build()
+
+
+def test_decoder_res_blocks_deepens_the_decoder_alone():
+    import magvit
+    make = lambda **kw: magvit.registries().tokenizers.create("vq3d", preset="tiny", **kw)  # noqa: E731
+    torch.manual_seed(0)
+    plain = make()
+    torch.manual_seed(0)
+    deep = make(decoder_res_blocks=3)
+    blocks = lambda m: sum(type(b).__name__ == "ResBlock" for b in m.blocks)  # noqa: E731
+    # tiny: 3 levels + the latent's own -> 4 groups of num_res_blocks (1) ResBlocks
+    assert blocks(plain.decoder) == 4 and blocks(deep.decoder) == 4 * 3
+    assert blocks(plain.encoder) == blocks(deep.encoder) == 4
+    assert plain.decoder.conv_out.weight.shape == deep.decoder.conv_out.weight.shape
+    # the encoder is built first from the same seed: the same tokens
+    clips = random_clip(batch=2, seed=4)
+    assert torch.equal(plain.encode(clips), deep.encode(clips))
+    tokens = plain.encode(clips)
+    assert deep.decode(tokens).shape == plain.decode(tokens).shape == clips.shape
 
 
 def test_codes_from_an_encoder_with_other_downsampling_is_refused_both_ways():
@@ -137,11 +158,13 @@ def test_export_swaps_in_a_decoder_trained_on_the_same_codes(tmp_path):
     source = save_tiny_bundle(tmp_path / "run")
     bundle = load_bundle(source)
     decoder = _stage1_checkpoint(tmp_path / "decoder", bundle,
-                                 {"kind": "vq3d", "preset": "tiny", "decoder_channels": 24})
+                                 {"kind": "vq3d", "preset": "tiny", "decoder_channels": 24,
+                                  "decoder_res_blocks": 2})
     assert main(["export", str(source), str(tmp_path / "swapped"), "--tokenizer", str(decoder)]) == 0
 
     swapped = load_bundle(tmp_path / "swapped")
     assert swapped.meta["tokenizer"]["decoder_channels"] == 24
+    assert swapped.meta["tokenizer"]["decoder_res_blocks"] == 2
     assert swapped.meta["tokenizer_source"] == str(decoder)
     assert swapped.experiment.tokenizer.config.checkpoint == str(decoder)
     assert swapped.tokenizer.decoder.conv_in.out_channels == 24 * 4
@@ -173,4 +196,4 @@ def test_export_refuses_a_tokenizer_that_would_encode_other_tokens(tmp_path, cap
     assert main(["export", str(source), str(tmp_path / "b"), "--tokenizer", str(other)]) == 2
     err = capsys.readouterr().err
     assert "its [tokenizer] settings differ from the bundle's in padding (None -> 'zero'); only " \
-           "checkpoint, init, codes_from, decoder_channels may differ" in err
+           "checkpoint, init, codes_from, decoder_channels, decoder_res_blocks may differ" in err

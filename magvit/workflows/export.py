@@ -20,8 +20,8 @@ from magvit.workflows.bundle import Bundle, load_bundle, save_bundle, self_conta
 from magvit.workflows.model_card import config_json, model_card
 from magvit.workflows.train_tokenizer import load_tokenizer, tokenizer_component_of
 
-# Tokenizer settings that leave its tokens alone: where weights come from, and the decoder's width.
-DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels")
+# Tokenizer settings that leave its tokens alone: where weights come from, the decoder's size.
+DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels", "decoder_res_blocks")
 
 
 def with_tokenizer(bundle: Bundle, checkpoint: str | Path) -> Bundle:

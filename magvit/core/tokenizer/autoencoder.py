@@ -8,7 +8,8 @@ A local encoder (`local = true`) makes every ResBlock after the first level poin
 `encoder_halo` pixels around it; `local_time` also makes every ResBlock pointwise in time, so
 only the first conv reaches one frame beyond a token's own. The decoder is unchanged.
 Decoder: conv -> ResBlocks -> per level (deepest first) ResBlocks, nearest-resize + conv up
-(2D steps first, then 3D) -> GN -> swish -> conv to RGB.
+(2D steps first, then 3D) -> GN -> swish -> conv to RGB; `decoder_channels` and
+`decoder_res_blocks` size it apart from the encoder.
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ class Decoder(nn.Module):
         super().__init__()
         pad, kt = layers_of(arch, temporal_kernel), temporal_kernel
         widths = [(arch.decoder_channels or arch.base_channels) * m for m in arch.channel_multipliers]
+        depth = arch.decoder_res_blocks or arch.num_res_blocks
         ch = widths[-1]
         self.conv_in = conv(arch.embedding_dim, ch, 3, pad, kt)
-        layers: list[nn.Module] = [ResBlock(ch, ch, pad, kt) for _ in range(arch.num_res_blocks)]
+        layers: list[nn.Module] = [ResBlock(ch, ch, pad, kt) for _ in range(depth)]
         for level in reversed(range(len(widths))):
-            for _ in range(arch.num_res_blocks):
+            for _ in range(depth):
                 layers.append(ResBlock(ch, widths[level], pad, kt))
                 ch = widths[level]
             if level > 0:

@@ -80,7 +80,8 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
         raise MagvitError(
             f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
             f"(missing {missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); "
-            "keep every [tokenizer] setting it was trained with and change only decoder_channels"
+            "keep every [tokenizer] setting it was trained with and change only decoder_channels "
+            "or decoder_res_blocks"
         )
     for key, value in want.items():
         value.copy_(state[key])

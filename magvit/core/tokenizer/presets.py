@@ -40,6 +40,9 @@ class Architecture:
     # The decoder's base width (None: `base_channels`); a wider decoder can be trained on the
     # frozen codes of a finished tokenizer (`codes_from`), leaving its tokens as they were.
     decoder_channels: int | None = None
+    # ResBlocks per decoder level (None: `num_res_blocks`): a deeper decoder on the same codes
+    # (more layers to place an edge inside a token from its neighbours' codes).
+    decoder_res_blocks: int | None = None
     # How the encoder halves a level: "pool" (average, paper) or "conv" (a learned conv whose
     # kernel is its stride: the same block, each position weighed on its own).
     downsample: str = "pool"
@@ -55,6 +58,9 @@ class Architecture:
             raise MagvitError(f"tokenizer: padding {self.padding!r} must be \"reflect\" or \"zero\"")
         if self.decoder_channels is not None and self.decoder_channels < 1:
             raise MagvitError(f"tokenizer: decoder_channels must be at least 1, got {self.decoder_channels}")
+        if self.decoder_res_blocks is not None and self.decoder_res_blocks < 1:
+            raise MagvitError(
+                f"tokenizer: decoder_res_blocks must be at least 1, got {self.decoder_res_blocks}")
         if self.local_time and not self.local:
             raise MagvitError("tokenizer: local_time = true needs local = true (a clip-wide norm "
                               "would let every frame reach every token)")

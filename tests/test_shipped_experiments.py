@@ -35,6 +35,7 @@ def test_shipped_experiment_validates(name):
     ("tiny-flat-local-tokenizer-long", (4, 8, 8), 4375),  # ... trained 10,000 steps
     ("tiny-flat-conv-tokenizer", (4, 8, 8), 4375),  # ... downsampling by learned convs
     ("tiny-grid-tokenizer", (4, 8, 8), 4375),    # ... on clips whose shapes start on a 4 px grid
+    ("tiny-flat-gpu-tokenizer", (4, 8, 8), 4375),  # ... trained on a GPU, batch 32
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
     experiment = load_experiment(name)
@@ -51,7 +52,7 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "tiny-flat-local",
-                                  "tiny-flat-local-long", "tiny-grid", "bair-mt8", "ucf101-cg",
+                                  "tiny-flat-local-long", "tiny-flat-gpu", "tiny-grid", "bair-mt8", "ucf101-cg",
                                   "ucf101-cg-lfq"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with

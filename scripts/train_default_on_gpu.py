@@ -1,0 +1,222 @@
+"""Train a candidate default model (both stages) on one lent CUDA GPU within a wall-clock budget.
+
+Every run is `magvit train ...` on a shipped experiment (`tiny-flat-gpu-tokenizer`, then
+`tiny-flat-gpu`); this script only picks `train.steps` so that each stage ends inside its share
+of the budget, runs a few variants of each stage side by side (small models leave a GPU mostly
+idle, so several fit at once), and keeps the best tokenizer for stage 2:
+
+1. stage 1: each tokenizer variant runs a short calibration (the seconds a step takes with the
+   others running beside it), then its full run, cosine-decayed to the steps that fit;
+2. the tokenizer with the best held-out round trip (the last eval's PSNR) is kept;
+3. stage 2: the same for each transformer variant, on that tokenizer;
+4. each stage-2 run is exported (`magvit export`) and everything is packed into `--out`.
+
+A run still going at its stage's deadline gets SIGINT, which stops it after the step with a
+checkpoint. The commands each run got are in its `command.txt`; `plan.json` has the steps.
+
+    python scripts/train_default_on_gpu.py --out OUT --budget 540
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+TOKENIZER_EXPERIMENT = "tiny-flat-gpu-tokenizer"
+TRANSFORMER_EXPERIMENT = "tiny-flat-gpu"
+# variant -> overrides; the tokenizer's shape overrides are passed on to stage 2
+TOKENIZERS = {
+    "t32": ["tokenizer.base_channels=32", "train.lr=2e-3"],
+    "t24d2": ["tokenizer.base_channels=24", "tokenizer.decoder_res_blocks=2", "train.lr=2e-3"],
+    "t16": ["tokenizer.base_channels=16", "train.lr=1e-3"],
+}
+SHAPE_KEYS = ("tokenizer.base_channels=", "tokenizer.decoder_res_blocks=")
+TRANSFORMERS = {
+    "b4": ["transformer.num_layers=4"],
+    "b8": ["transformer.num_layers=8"],
+}
+SAFETY = 0.9  # evals, checkpoints and a slower stretch eat into the measured rate
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def launch(args, stage: str, experiment: str, run_dir: Path, sets: list[str]) -> subprocess.Popen:
+    command = [*args.magvit, "train", stage, experiment, "--output-dir", str(run_dir)]
+    for item in sets:
+        command += ["--set", item]
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    out = open(run_dir.parent / f"{run_dir.name}.log", "w")
+    log("launch " + " ".join(command))
+    return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_all(procs: dict[str, subprocess.Popen], deadline: float) -> dict[str, int]:
+    """Wait for every process; past `deadline` each still running is asked to stop (SIGINT)."""
+    asked = set()
+    while any(p.poll() is None for p in procs.values()):
+        if time.time() > deadline:
+            for name, p in procs.items():
+                if p.poll() is None and name not in asked:
+                    log(f"{name}: deadline reached, SIGINT")
+                    p.send_signal(signal.SIGINT)
+                    asked.add(name)
+            if time.time() > deadline + 60:
+                for p in procs.values():
+                    if p.poll() is None:
+                        p.kill()
+        time.sleep(1)
+    return {name: p.returncode for name, p in procs.items()}
+
+
+def metrics(run_dir: Path, split: str) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("split") == split]
+
+
+def seconds_per_step(run_dir: Path) -> float | None:
+    rows = [r for r in metrics(run_dir, "train") if "elapsed_s" in r]
+    if len(rows) < 2:
+        return None
+    first, last = rows[0], rows[-1]  # the first log line carries the start-up; rate from the rest
+    return (last["elapsed_s"] - first["elapsed_s"]) / max(last["step"] - first["step"], 1)
+
+
+def calibrate(args, stage, experiment, variants, extra, tag) -> dict[str, tuple[float, float]]:
+    """variant -> (seconds per step, seconds of start-up and finish), all variants at once."""
+    procs, dirs, started = {}, {}, time.time()
+    n = args.calibration_steps
+    for name, sets in variants.items():
+        dirs[name] = args.work / f"cal-{tag}-{name}"
+        procs[name] = launch(args, stage, experiment, dirs[name], [
+            *extra(name), *sets, f"train.steps={n}", f"train.warmup_steps={n // 10}", f"train.log_every={n // 6}",
+            "train.eval_every=0", f"train.checkpoint_every={n}"])
+    codes = wait_all(procs, started + 240)
+    walls = time.time() - started
+    rates = {}
+    for name in variants:
+        rate = seconds_per_step(dirs[name])
+        if codes[name] != 0 or rate is None:
+            log(f"{name}: calibration failed (exit {codes[name]}); dropped")
+            continue
+        rates[name] = (rate, max(walls - n * rate, 5.0))
+        log(f"{name}: {rate * 1000:.1f} ms a step with {len(variants)} side by side, "
+            f"start-up and finish {rates[name][1]:.0f} s")
+    return rates
+
+
+def train(args, stage, experiment, variants, rates, extra, budget, tag) -> dict[str, Path]:
+    procs, dirs, started, plan = {}, {}, time.time(), {}
+    for name, (rate, overhead) in rates.items():
+        steps = max(int((budget - overhead) * SAFETY / rate), 20)
+        every = max(steps // 4, 5)
+        plan[name] = {"steps": steps, "seconds_per_step": rate, "overhead_s": overhead}
+        dirs[name] = args.work / f"{tag}-{name}"
+        procs[name] = launch(args, stage, experiment, dirs[name], [
+            *extra(name), *variants[name], f"train.steps={steps}",
+            f"train.warmup_steps={min(steps // 10, 500)}", f"train.eval_every={every}",
+            f"train.checkpoint_every={every}"])
+    args.plan[tag] = plan
+    codes = wait_all(procs, started + budget)
+    for name, code in codes.items():
+        args.plan[tag][name].update(exit=code, wall_s=round(time.time() - started, 1))
+        log(f"{name}: exit {code}")
+    return dirs
+
+
+def last_eval(run_dir: Path) -> dict:
+    rows = metrics(run_dir, "eval")
+    return rows[-1] if rows else {}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pack(args) -> None:
+    (args.work / "plan.json").write_text(json.dumps(args.plan, indent=1))
+    with tarfile.open(args.out / "logs.tgz", "w:gz") as tar:
+        for path in sorted(args.work.rglob("*")):
+            if path.is_file() and path.suffix in (".jsonl", ".json", ".toml", ".txt", ".log"):
+                tar.add(path, arcname=str(path.relative_to(args.work)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the results (bundles, logs)")
+    parser.add_argument("--work", type=Path, default=Path("runs/gpu-default"), help="folder for the runs")
+    parser.add_argument("--budget", type=float, default=540, help="wall-clock seconds for everything")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--calibration-steps", type=int, default=300)
+    parser.add_argument("--share", type=float, default=0.45, help="stage 1's share of the training time")
+    parser.add_argument("--tokenizers", default=",".join(TOKENIZERS))
+    parser.add_argument("--transformers", default=",".join(TRANSFORMERS))
+    args = parser.parse_args()
+    start = time.time()
+    args.magvit = [sys.executable, "-m", "magvit", "--threads", "2"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.plan = {"budget_s": args.budget, "device": args.device}
+    device = [f'run.device="{args.device}"']
+    tokenizers = {k: TOKENIZERS[k] for k in args.tokenizers.split(",")}
+    transformers = {k: TRANSFORMERS[k] for k in args.transformers.split(",")}
+    try:
+        rates = calibrate(args, "tokenizer", TOKENIZER_EXPERIMENT, tokenizers, lambda _: device, "s1")
+        if not rates:
+            log("no tokenizer variant runs; stopping")
+            return 1
+        # left after stage 1: stage 2's calibration (~45 s), exports and packing (~30 s)
+        left = args.budget - (time.time() - start) - 75
+        runs = train(args, "tokenizer", TOKENIZER_EXPERIMENT, tokenizers, rates,
+                     lambda _: device, left * args.share, "s1")
+        scores = {name: last_eval(runs[name]).get("psnr", float("-inf")) for name in rates}
+        args.plan["s1_psnr"] = scores
+        best = max(scores, key=scores.get)
+        log(f"tokenizers' held-out round trip (dB): {scores}; keeping {best}")
+        shape = [s for s in tokenizers[best] if s.startswith(SHAPE_KEYS)]
+        stage2 = lambda _: [*device, f'tokenizer.checkpoint="{runs[best]}"', *shape]  # noqa: E731
+        args.plan["s1_best"] = {"variant": best, "overrides": shape}
+        rates = calibrate(args, "transformer", TRANSFORMER_EXPERIMENT, transformers, stage2, "s2")
+        left = args.budget - (time.time() - start) - 30
+        runs2 = train(args, "transformer", TRANSFORMER_EXPERIMENT, transformers, rates, stage2, left, "s2") \
+            if rates else {}
+        tokenizer_file = None
+        for name, run in runs2.items():
+            bundle = args.work / f"bundle-{name}"
+            code = subprocess.call([*args.magvit, "export", str(run), str(bundle), "--overwrite"])
+            if code != 0:
+                log(f"{name}: export failed ({code})")
+                continue
+            tok = bundle / "tokenizer.safetensors"
+            args.plan.setdefault("bundles", {})[name] = {"tokenizer_sha256": sha256(tok)}
+            if tokenizer_file is None:
+                tokenizer_file = args.out / "tokenizer.safetensors"
+                shutil.copy(tok, tokenizer_file)
+            with tarfile.open(args.out / f"bundle-{name}.tgz", "w:gz") as tar:
+                for path in sorted(bundle.iterdir()):
+                    if path.name != "tokenizer.safetensors":
+                        tar.add(path, arcname=f"bundle-{name}/{path.name}")
+        if tokenizer_file is None:  # no stage 2 came through: bring the tokenizer run's weights back
+            last = (runs[best] / "checkpoints" / "last").read_text().strip()
+            shutil.copy(runs[best] / "checkpoints" / last / "ema.safetensors", args.out / "tokenizer-ema.safetensors")
+        return 0
+    finally:
+        args.plan["elapsed_s"] = round(time.time() - start, 1)
+        pack(args)
+        log(f"done in {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

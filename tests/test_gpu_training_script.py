@@ -1,0 +1,61 @@
+"""scripts/train_default_on_gpu.py (run on lent GPUs only): what it reads off a run's metrics,
+and that every variant it launches is a valid override of its shipped experiment."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from magvit.registry.experiment import load_experiment
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "train_default_on_gpu.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("train_default_on_gpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_metrics(run: Path, rows: list[dict]) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_the_step_rate_leaves_out_the_start_up_and_the_last_eval_is_the_score(script, tmp_path):
+    write_metrics(tmp_path, [
+        {"step": 50, "split": "train", "elapsed_s": 20.0},   # 20 s: imports, CUDA, first batches
+        {"step": 100, "split": "train", "elapsed_s": 25.0},
+        {"step": 100, "split": "eval", "psnr": 21.5},
+        {"step": 300, "split": "train", "elapsed_s": 45.0},
+        {"step": 300, "split": "eval", "psnr": 24.25},
+    ])
+    assert script.seconds_per_step(tmp_path) == pytest.approx(0.1)  # (45 - 20) / (300 - 50)
+    assert script.last_eval(tmp_path) == {"step": 300, "split": "eval", "psnr": 24.25}
+
+
+def test_a_run_with_fewer_than_two_log_lines_has_no_rate(script, tmp_path):
+    write_metrics(tmp_path / "short", [{"step": 50, "split": "train", "elapsed_s": 20.0}])
+    assert script.seconds_per_step(tmp_path / "short") is None
+    assert script.seconds_per_step(tmp_path / "missing") is None
+    assert script.last_eval(tmp_path / "missing") == {}
+
+
+@pytest.mark.parametrize("stage", ["tokenizer", "transformer"])
+def test_every_variant_is_a_valid_override_of_its_experiment(script, stage):
+    experiment = script.TOKENIZER_EXPERIMENT if stage == "tokenizer" else script.TRANSFORMER_EXPERIMENT
+    variants = script.TOKENIZERS if stage == "tokenizer" else script.TRANSFORMERS
+    for name, sets in variants.items():
+        exp = load_experiment(experiment, [*sets, "train.steps=500", "train.warmup_steps=50"])
+        assert exp.run.name == experiment and exp.train.steps == 500, name
+    widths = {n: load_experiment(script.TOKENIZER_EXPERIMENT, s).tokenizer.config.base_channels
+              for n, s in script.TOKENIZERS.items()}
+    assert widths == {"t32": 32, "t24d2": 24, "t16": 16}
+    # the shape overrides that stage 2 receives are exactly the tokenizer's architecture ones
+    assert [s for s in script.TOKENIZERS["t24d2"] if s.startswith(script.SHAPE_KEYS)] == [
+        "tokenizer.base_channels=24", "tokenizer.decoder_res_blocks=2"]

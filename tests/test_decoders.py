@@ -295,3 +295,28 @@ def test_sampling_follows_the_softmax_and_top_k():
     hot = torch.bincount(sample_tokens(logits, g, temperature=0.25), minlength=4).float() / 20000
     assert float(hot[0]) > 0.8
     assert top_k_filter(torch.tensor([1.0, 3.0, 2.0]), 2).tolist() == [float("-inf"), 3.0, 2.0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("temperature, top_k", [(1.0, 0), (4.5, 0), (0.5, 3), (1.0, 1), (0.0, 0)])
+def test_sampling_only_some_rows_draws_what_a_full_draw_gives_there(seed, temperature, top_k):
+    """`rows` is a speed-up only: the ids at the selected positions and the generator's state
+    afterwards equal those of sampling every position; elsewhere the ids are 0."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 7, 11, generator=g) * 3
+    rows = torch.rand(3, 7, generator=g) < 0.5
+    rows[0] = False  # a row of the batch with nothing to sample
+    full_gen, part_gen = torch.Generator().manual_seed(100 + seed), torch.Generator().manual_seed(100 + seed)
+    full = sample_tokens(logits, full_gen, temperature=temperature, top_k=top_k)
+    part = sample_tokens(logits, part_gen, temperature=temperature, top_k=top_k, rows=rows)
+    assert part.shape == full.shape == (3, 7) and part.dtype == torch.long
+    assert torch.equal(part[rows], full[rows])
+    if temperature == 0 or top_k == 1:  # argmax draws nothing and fills every position
+        assert torch.equal(part, full)
+    else:
+        assert int(rows.sum()) > 0 and (part[~rows] == 0).all()
+    assert torch.equal(full_gen.get_state(), part_gen.get_state())
+    every = torch.ones_like(rows)
+    again = sample_tokens(logits, torch.Generator().manual_seed(100 + seed), temperature=temperature,
+                          top_k=top_k, rows=every)
+    assert torch.equal(again, full)

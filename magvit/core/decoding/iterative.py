@@ -54,7 +54,7 @@ def iterative_decode(
         logits = guided_logits(logits_fn, tokens, codebook_size, where, guidance_scale,
                                uncond_logits_fn, uncond_tokens)
         log_probs = torch.log_softmax(logits, dim=-1)  # same softmax as the logits', computed once
-        sampled = torch.where(unknown, sample_tokens(log_probs, generator, top_k=top_k), tokens)
+        sampled = torch.where(unknown, sample_tokens(log_probs, generator, top_k=top_k, rows=unknown), tokens)
         if step == steps - 1:
             return sampled
 

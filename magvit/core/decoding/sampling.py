@@ -13,9 +13,15 @@ _TINY = torch.finfo(torch.float32).tiny
 
 
 def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """Standard Gumbel(0, 1) samples, float32."""
+                 device: torch.device | str = "cpu", rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Standard Gumbel(0, 1) samples, float32.
+
+    With `rows` (a bool mask over the leading dims of `shape`) only the selected rows are
+    returned, `(rows.sum(), *rest)`: the uniform draws are still made for the whole `shape`, so
+    the generator ends where it would without `rows` and each row gets the same values."""
     u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+    if rows is not None:
+        u = u[rows]  # the two logs are most of the cost: only for the rows that are used
     u = u.clamp(_TINY, 1.0 - 2**-24)
     return -torch.log(-torch.log(u))
 
@@ -29,17 +35,27 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
-                  temperature: float = 1.0, top_k: int = 0) -> torch.Tensor:
+                  temperature: float = 1.0, top_k: int = 0,
+                  rows: torch.Tensor | None = None) -> torch.Tensor:
     """One id per position from `softmax(logits / temperature)` restricted to the top k.
 
     Temperature 0 (or top_k 1) is argmax. Sampling uses the Gumbel-max trick, so the draw is a
-    pure function of the generator's state.
+    pure function of the generator's state. `rows` (bool, the shape of `logits` without its last
+    dim) samples only those positions, with the ids and generator state of a full draw there,
+    and returns 0 elsewhere (argmax draws nothing and fills every position): the decoders pass
+    the positions they keep a sample of.
     """
-    logits = top_k_filter(logits.float(), top_k)
     if temperature == 0 or top_k == 1:
-        return logits.argmax(dim=-1)
-    noise = gumbel_noise(logits.shape, generator, logits.device)
-    return (logits / temperature + noise).argmax(dim=-1)
+        return top_k_filter(logits.float(), top_k).argmax(dim=-1)
+    if rows is None or bool(rows.all()):  # gathering every row would only add copies
+        logits = top_k_filter(logits.float(), top_k)
+        noise = gumbel_noise(logits.shape, generator, logits.device)
+        return (logits / temperature + noise).argmax(dim=-1)
+    picked = top_k_filter(logits[rows].float(), top_k)  # (rows.sum(), V)
+    noise = gumbel_noise(logits.shape, generator, logits.device, rows=rows)
+    ids = torch.zeros(logits.shape[:-1], dtype=torch.long, device=logits.device)
+    ids[rows] = (picked / temperature + noise).argmax(dim=-1)
+    return ids
 
 
 def num_to_remask(total: torch.Tensor, ratio: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from magvit.core.training.loggers import METRICS_FILE, read_metrics
+
 TOKENIZER_EXPERIMENT = "tiny-flat-gpu-tokenizer"
 TRANSFORMER_EXPERIMENT = "tiny-flat-gpu"
 # variant -> overrides; the tokenizer's shape overrides are passed on to stage 2
@@ -55,9 +57,9 @@ def launch(args, stage: str, experiment: str, run_dir: Path, sets: list[str]) ->
     for item in sets:
         command += ["--set", item]
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    out = open(run_dir.parent / f"{run_dir.name}.log", "w")
     log("launch " + " ".join(command))
-    return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as out:  # the child keeps its own handle
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_all(procs: dict[str, subprocess.Popen], deadline: float) -> dict[str, int]:
@@ -79,11 +81,10 @@ def wait_all(procs: dict[str, subprocess.Popen], deadline: float) -> dict[str, i
 
 
 def metrics(run_dir: Path, split: str) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
+    """The run's `metrics.jsonl` records of one split; none for a run that logged nothing."""
+    if not (run_dir / METRICS_FILE).is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("split") == split]
+    return [r for r in read_metrics(run_dir) if r.get("split") == split]
 
 
 def seconds_per_step(run_dir: Path) -> float | None:

@@ -122,7 +122,9 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
     shape; ids outside the codebook are refused; `forward` gives a reconstruction and an `aux`
     dict whose scalar losses stay float32 under bf16 autocast. A `causal` tokenizer's first
     latent frame sees the first frame alone; one with an `encoder_halo` (pixels a token sees
-    beyond its patch) keeps its first column's tokens when pixels farther right change."""
+    beyond its patch) keeps its first column's tokens when pixels farther right change; one with
+    a `decoder_halo` (pixels beyond a token's patch that it reaches when decoded) keeps the first
+    patch's pixels farther left when the tokens of every other column change."""
     _require(isinstance(tokenizer, nn.Module), who, "must be a torch.nn.Module")
     factors, codes = tuple(tokenizer.factors), tokenizer.codebook_size
     _require(len(factors) == 3 and all(isinstance(f, int) and f >= 1 for f in factors), who,
@@ -165,6 +167,14 @@ def check_tokenizer(tokenizer, *, clip: tuple[int, int, int] | None = None, who:
             _require(torch.equal(tokenizer.encode(far)[..., 0], ids[..., 0]), who,
                      f"encoder_halo = {halo}: changing pixels more than {halo} columns right of the "
                      "first patch changed its tokens")
+        reach = getattr(tokenizer, "decoder_halo", None)
+        if reach is not None and latent[2] > 1 and factors[2] > reach:  # a local decoder's first column
+            moved = ids.clone()
+            moved[..., 1:] = (moved[..., 1:] + 1) % codes
+            inside = factors[2] - reach
+            _require(torch.allclose(tokenizer.decode(moved)[..., :inside], out[..., :inside], atol=1e-5), who,
+                     f"decoder_halo = {reach}: changing the tokens right of the first column changed "
+                     f"its pixels more than {reach} columns left of the second patch")
     tokenizer.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         recon, aux = tokenizer(video)

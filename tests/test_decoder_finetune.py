@@ -196,4 +196,5 @@ def test_export_refuses_a_tokenizer_that_would_encode_other_tokens(tmp_path, cap
     assert main(["export", str(source), str(tmp_path / "b"), "--tokenizer", str(other)]) == 2
     err = capsys.readouterr().err
     assert "its [tokenizer] settings differ from the bundle's in padding (None -> 'zero'); only " \
-           "checkpoint, init, codes_from, decoder_channels, decoder_res_blocks may differ" in err
+           "checkpoint, init, codes_from, decoder_channels, decoder_res_blocks, decoder_local, " \
+           "decoder_local_time may differ" in err

@@ -207,6 +207,26 @@ def test_init_from_refuses_a_source_with_other_tasks_tokens_or_stage(source_run,
         TransformerStage(experiment(tokenizer_dir, tasks=("fp", "cg"), init_from=str(tokenizer_dir)), tmp_path / "c", cpu)
 
 
+def test_init_from_accepts_a_tokenizer_whose_decoder_alone_differs(source_run, tokenizer_dir, tmp_path):
+    """A decoder swapped in (`export --tokenizer`, e.g. a local one) leaves the tokens alone, so
+    the transformer still applies; an encoder setting that changes the tokens is refused."""
+    from magvit.core.tokenizer.loading import take_codes, tokenizer_state
+
+    config = {k: v for k, v in TOKENIZER.items() if k != "kind"}
+    local = magvit.registries().tokenizers.create("vq3d", **config, decoder_local=True)
+    take_codes(local, tokenizer_state(str(source_run)), "the source's tokenizer")
+    save_checkpoint(tmp_path / "local", 1, weights={"model": local.state_dict()}, state={})
+    cpu = DistContext(torch.device("cpu"))
+    swapped = _fine_tune(source_run, tokenizer_dir, tokenizer={"checkpoint": str(tmp_path / "local"),
+                                                               "decoder_local": True})
+    stage = TransformerStage(swapped, tmp_path / "ft", cpu)
+    _assert_same_weights(stage.model.state_dict(), load_bundle(source_run).transformer.state_dict())
+    assert stage.tokenizer.arch.decoder_local and stage.record["init_from"]["step"] == 2
+
+    with pytest.raises(MagvitError, match=r"differs from this run in the tokenizer config \(set tokenizer.checkpoint"):
+        TransformerStage(_fine_tune(source_run, tokenizer_dir, tokenizer={"padding": "zero"}), tmp_path / "z", cpu)
+
+
 def test_init_from_problems_are_reported_before_training(tokenizer_dir, tmp_path):
     missing = experiment(tokenizer_dir, init_from=str(tmp_path / "nowhere"))
     assert experiment_problems(missing) == [

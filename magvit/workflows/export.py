@@ -14,14 +14,15 @@ from pathlib import Path
 
 import attrs
 
-from magvit.core.tokenizer.loading import code_differences
+from magvit.core.tokenizer.loading import (
+    DECODER_ONLY_FIELDS,
+    code_differences,
+    code_settings_differ,
+)
 from magvit.errors import MagvitError
 from magvit.workflows.bundle import Bundle, load_bundle, save_bundle, self_contained_tokenizer
 from magvit.workflows.model_card import config_json, model_card
 from magvit.workflows.train_tokenizer import load_tokenizer, tokenizer_component_of
-
-# Tokenizer settings that leave its tokens alone: where weights come from, the decoder's size.
-DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels", "decoder_res_blocks")
 
 
 def with_tokenizer(bundle: Bundle, checkpoint: str | Path) -> Bundle:
@@ -31,8 +32,7 @@ def with_tokenizer(bundle: Bundle, checkpoint: str | Path) -> Bundle:
     tokenizer = load_tokenizer(component, checkpoint)
     old = bundle.meta["tokenizer"]
     new = component.to_dict()
-    settings = sorted(k for k in (old.keys() | new.keys()) - set(DECODER_ONLY_FIELDS)
-                      if old.get(k) != new.get(k))
+    settings = code_settings_differ(old, new)
     if settings:
         raise MagvitError(
             f"--tokenizer {checkpoint}: its [tokenizer] settings differ from the bundle's in "

@@ -1,8 +1,9 @@
 """`train.init_from`: a stage-2 run that starts from another run's transformer (fine-tuning).
 
 Only the weights carry over; the optimiser, schedule and step start afresh. The source must
-have been trained on the same tokens (the same tokenizer config and weights, wherever this run
-loads them from) with the same vocabulary, tasks and latent grid, or its weights would mean
+have been trained on the same tokens (the same encoder and quantizer, in settings and weights,
+wherever this run loads them from; the decoder may differ, e.g. one swapped in by `export
+--tokenizer`) with the same vocabulary, tasks and latent grid, or its weights would mean
 something else here.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from magvit.core.tokenizer.loading import CODE_PARTS, code_settings_differ
 from magvit.core.training.checkpoint import checkpoint_manifest, load_weights
 from magvit.errors import MagvitError
 from magvit.workflows.bundle import read_bundle_record
@@ -32,8 +34,8 @@ def init_transformer(model: nn.Module, tokenizer: nn.Module, source: str,
     """Load the transformer weights of the stage-2 checkpoint `source` into `model`, after
     checking it against this run's `tokenizer` and bundle `record`; returns where they came from."""
     path, saved = read_bundle_record(source)
-    differ = [why for key, why in MUST_MATCH.items() if saved.get(key) != record.get(key)]
-    if not differ and not _same_tensors(load_weights(path, "tokenizer", fallback=None), tokenizer.state_dict()):
+    differ = [why for key, why in MUST_MATCH.items() if _differs(key, saved.get(key), record.get(key))]
+    if not differ and not _same_codes(load_weights(path, "tokenizer", fallback=None), tokenizer.state_dict()):
         differ.append(f"the tokenizer weights ({TOKENIZER_FIX})")
     if differ:
         raise MagvitError(
@@ -50,5 +52,13 @@ def init_transformer(model: nn.Module, tokenizer: nn.Module, source: str,
     return {"source": source, "path": str(path), "step": int(checkpoint_manifest(path)["step"])}
 
 
-def _same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+def _differs(key: str, saved: Any, mine: Any) -> bool:
+    if key == "tokenizer" and isinstance(saved, dict) and isinstance(mine, dict):
+        return bool(code_settings_differ(saved, mine))  # the decoder may differ: same tokens
+    return saved != mine
+
+
+def _same_codes(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Whether two tokenizer states hold the same encoder and quantizer (the tokens' makers)."""
+    a, b = ({k: v for k, v in s.items() if k.split(".")[0] in CODE_PARTS} for s in (a, b))
     return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)

@@ -21,6 +21,7 @@ from magvit.core.tokenizer.loading import (
     inflate_state,
     load_tokenizer_weights,
     take_codes,
+    tokenizer_state,
 )
 from magvit.core.training import (
     TrainLoop,
@@ -70,7 +71,7 @@ def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.M
             freeze_codes(model)
         else:
             source = str(resolve_model_path(codes_from))
-            take_codes(model, load_weights(source, group="ema", fallback="model"), source)
+            take_codes(model, tokenizer_state(source), source)
     return model
 
 

@@ -6,10 +6,13 @@ ResBlocks -> GN -> swish -> 1x1x1 conv to the embedding.
 A local encoder (`local = true`) makes every ResBlock after the first level pointwise in space
 (time keeps its kernel) and normalises per position, so a token sees its own patch and
 `encoder_halo` pixels around it; `local_time` also makes every ResBlock pointwise in time, so
-only the first conv reaches one frame beyond a token's own. The decoder is unchanged.
+only the first conv reaches one frame beyond a token's own.
 Decoder: conv -> ResBlocks -> per level (deepest first) ResBlocks, nearest-resize + conv up
 (2D steps first, then 3D) -> GN -> swish -> conv to RGB; `decoder_channels` and
-`decoder_res_blocks` size it apart from the encoder.
+`decoder_res_blocks` size it apart from the encoder. A local decoder (`decoder_local = true`)
+makes every layer but the output conv pointwise in space, upsamples with per-position
+transposed convs and normalises per position, so a pixel sees its own token and the tokens
+within `decoder_halo` (1) pixels; `decoder_local_time` also makes every conv pointwise in time.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magvit.core.tokenizer.blocks import Downsample, Layers, ResBlock, Upsample, conv, group_norm
+from magvit.core.tokenizer.blocks import (
+    Downsample,
+    Layers,
+    LocalUpsample,
+    ResBlock,
+    Upsample,
+    conv,
+    group_norm,
+)
 from magvit.core.tokenizer.presets import Architecture
 
 
@@ -62,20 +73,27 @@ class Decoder(nn.Module):
     def __init__(self, arch: Architecture, temporal_kernel: int = 3):
         super().__init__()
         pad, kt = layers_of(arch, temporal_kernel), temporal_kernel
+        local = arch.decoder_local
+        if local:  # clip or frame statistics would let every token reach every pixel
+            pad = attrs.evolve(pad, norm="channel")
+        body = attrs.evolve(pad, temporal_kernel=1) if arch.decoder_local_time else pad
+        k = 1 if local else 3  # the spatial kernel of every layer but the output conv
         widths = [(arch.decoder_channels or arch.base_channels) * m for m in arch.channel_multipliers]
         depth = arch.decoder_res_blocks or arch.num_res_blocks
         ch = widths[-1]
-        self.conv_in = conv(arch.embedding_dim, ch, 3, pad, kt)
-        layers: list[nn.Module] = [ResBlock(ch, ch, pad, kt) for _ in range(depth)]
+        self.conv_in = conv(arch.embedding_dim, ch, k, body, body.temporal_kernel)
+        layers: list[nn.Module] = [ResBlock(ch, ch, body, spatial_kernel=k) for _ in range(depth)]
         for level in reversed(range(len(widths))):
             for _ in range(depth):
-                layers.append(ResBlock(ch, widths[level], pad, kt))
+                layers.append(ResBlock(ch, widths[level], body, spatial_kernel=k))
                 ch = widths[level]
             if level > 0:
-                layers.append(Upsample(ch, arch.temporal_downsample[level - 1] and kt > 1, pad, kt))
+                temporal = arch.temporal_downsample[level - 1] and kt > 1
+                layers.append(LocalUpsample(ch, temporal, pad.causal) if local
+                              else Upsample(ch, temporal, pad, kt))
         self.blocks = nn.Sequential(*layers)
         self.norm_out = group_norm(ch, pad.norm)
-        self.conv_out = conv(ch, 3, 3, pad, kt)
+        self.conv_out = conv(ch, 3, 3, body, body.temporal_kernel)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.conv_in(latent))

@@ -144,6 +144,27 @@ class Downsample(nn.Module):
         return F.avg_pool3d(x, self.stride, self.stride)
 
 
+class LocalUpsample(nn.Module):
+    """A local decoder's upsampling: a transposed conv whose kernel is its stride, (2, 2, 2) or
+    (1, 2, 2), so each input position becomes its own block and nothing else (a nearest resize
+    and a 3x3 conv would mix neighbours), weighed per position in the block. It starts as the
+    nearest resize (identity over channels). Causal: the copy before the first frame is dropped,
+    so 1 + k frames give 1 + 2k."""
+
+    def __init__(self, channels: int, temporal: bool, causal: bool = False):
+        super().__init__()
+        self.stride = (2 if temporal else 1, 2, 2)
+        self.causal = causal and temporal
+        self.conv = nn.ConvTranspose3d(channels, channels, self.stride, self.stride)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(channels)[:, :, None, None, None].expand_as(self.conv.weight))
+            self.conv.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y[:, :, 1:] if self.causal else y
+
+
 def _phase_taps(weight: torch.Tensor, axis: int, phase: int) -> torch.Tensor:
     """A 3-tap kernel along `axis` applied to a nearest-doubled input, as the 2-tap kernel over
     the small input that gives the outputs of even (`phase` 0) or odd (1) index."""

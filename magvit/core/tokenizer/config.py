@@ -40,6 +40,8 @@ class TokenizerConfig:
     local_time: bool | None = None  # ... and its own frames (+ one either side); needs local
     decoder_channels: int | None = None  # the decoder's base width (None: base_channels)
     decoder_res_blocks: int | None = None  # ResBlocks per decoder level (None: num_res_blocks)
+    decoder_local: bool | None = None  # a pixel depends on its own token (+ 1 pixel around it)
+    decoder_local_time: bool | None = None  # ... and its own latent frame; needs decoder_local
     downsample: str | None = None  # the encoder's: "pool" (average) or "conv" (learned, same block)
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.
     commitment_cost: float = 0.25

@@ -23,17 +23,23 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
 def load_tokenizer_weights(model: nn.Module, checkpoint: str) -> None:
     """Load a run's weights into `model`, the EMA weights when the checkpoint has them; from a
     stage-2 checkpoint (a bundle), the tokenizer it holds."""
-    from magvit.core.training.checkpoint import checkpoint_manifest, load_weights
-
-    bundle = "tokenizer" in checkpoint_manifest(checkpoint)["groups"]  # there "model" is the transformer
-    group, fallback = ("tokenizer", None) if bundle else ("ema", "model")
     try:
-        load_state(model, load_weights(checkpoint, group=group, fallback=fallback), checkpoint)
+        load_state(model, tokenizer_state(checkpoint), checkpoint)
     except RuntimeError as exc:  # shape mismatch
         raise MagvitError(
             f"tokenizer weights in {checkpoint} do not fit this model: {str(exc).splitlines()[-1]}; "
             "set the [tokenizer] preset and overrides the checkpoint was trained with"
         ) from None
+
+
+def tokenizer_state(checkpoint: str) -> dict[str, torch.Tensor]:
+    """The tokenizer weights of a stage-1 run (its EMA weights when it has them) or of a stage-2
+    checkpoint or bundle (the tokenizer it holds; its "model" is the transformer)."""
+    from magvit.core.training.checkpoint import checkpoint_manifest, load_weights
+
+    bundle = "tokenizer" in checkpoint_manifest(checkpoint)["groups"]
+    group, fallback = ("tokenizer", None) if bundle else ("ema", "model")
+    return load_weights(checkpoint, group=group, fallback=fallback)
 
 
 @torch.no_grad()
@@ -61,6 +67,15 @@ def inflate_state(model: nn.Module, state_2d: dict[str, torch.Tensor],
 
 # The parts that turn pixels into tokens; the decoder may change without changing a token.
 CODE_PARTS = ("encoder", "quantizer")
+# [tokenizer] settings that leave its tokens alone: where weights come from, the decoder's shape.
+DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels", "decoder_res_blocks",
+                       "decoder_local", "decoder_local_time")
+
+
+def code_settings_differ(a: dict, b: dict) -> list[str]:
+    """The [tokenizer] settings (as saved dicts) in which `a` and `b` would encode other tokens;
+    a setting missing from one (saved before it existed) counts as None, its default."""
+    return sorted(k for k in (a.keys() | b.keys()) - set(DECODER_ONLY_FIELDS) if a.get(k) != b.get(k))
 
 
 def _code_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -80,8 +95,8 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
         raise MagvitError(
             f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
             f"(missing {missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); "
-            "keep every [tokenizer] setting it was trained with and change only decoder_channels "
-            "or decoder_res_blocks"
+            "keep every [tokenizer] setting it was trained with and change only the decoder's "
+            "(decoder_channels, decoder_res_blocks, decoder_local, decoder_local_time)"
         )
     for key, value in want.items():
         value.copy_(state[key])

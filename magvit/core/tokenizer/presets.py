@@ -46,6 +46,15 @@ class Architecture:
     # How the encoder halves a level: "pool" (average, paper) or "conv" (a learned conv whose
     # kernel is its stride: the same block, each position weighed on its own).
     downsample: str = "pool"
+    # Spatially local decoder: every layer before the 3x3 output conv is pointwise in space, each
+    # upsampling is learned per position (a transposed conv whose kernel is its stride) and the
+    # norm is per position, so a pixel depends on its own token and those within `decoder_halo`
+    # pixels: generated tokens beside a task's given region cannot blur the given pixels. Train
+    # it on a finished tokenizer's frozen codes (`codes_from`); the encoder is unchanged.
+    decoder_local: bool = False
+    # ... and local in time (needs `decoder_local`): every decoder conv is pointwise in time, so
+    # a frame depends on its own latent frame only (frame prediction's given frame included).
+    decoder_local_time: bool = False
 
     def __attrs_post_init__(self) -> None:
         if len(self.temporal_downsample) != len(self.channel_multipliers) - 1:
@@ -64,6 +73,9 @@ class Architecture:
         if self.local_time and not self.local:
             raise MagvitError("tokenizer: local_time = true needs local = true (a clip-wide norm "
                               "would let every frame reach every token)")
+        if self.decoder_local_time and not self.decoder_local:
+            raise MagvitError("tokenizer: decoder_local_time = true needs decoder_local = true (a "
+                              "clip-wide norm would let every latent frame reach every frame)")
         if self.downsample not in DOWNSAMPLES:
             raise MagvitError(f"tokenizer: downsample {self.downsample!r} must be one of "
                               f"{', '.join(DOWNSAMPLES)}")
@@ -75,6 +87,12 @@ class Architecture:
         """Pixels beyond its own patch that a token of a local encoder sees (None: not local):
         the first conv and the first level's ResBlocks, all 3x3 in space at full resolution."""
         return 1 + 2 * self.num_res_blocks if self.local else None
+
+    @property
+    def decoder_halo(self) -> int | None:
+        """Pixels beyond its own token's patch whose tokens a local decoder's pixel depends on
+        (None: not local): the output conv's, 3x3 in space."""
+        return 1 if self.decoder_local else None
 
     @property
     def factors(self) -> tuple[int, int, int]:

@@ -63,6 +63,12 @@ class VQ3D(nn.Module):
         """A local encoder's token sees its patch and this many pixels around it; None: any pixel."""
         return self.arch.encoder_halo
 
+    @property
+    def decoder_halo(self) -> int | None:
+        """A local decoder's pixel depends on its own token and those within this many pixels;
+        None: on any token."""
+        return self.arch.decoder_halo
+
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         ft, fh, fw = self.factors
         if self.causal:  # the first frame alone, then groups of ft

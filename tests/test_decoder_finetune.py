@@ -197,4 +197,4 @@ def test_export_refuses_a_tokenizer_that_would_encode_other_tokens(tmp_path, cap
     err = capsys.readouterr().err
     assert "its [tokenizer] settings differ from the bundle's in padding (None -> 'zero'); only " \
            "checkpoint, init, codes_from, decoder_channels, decoder_res_blocks, decoder_local, " \
-           "decoder_local_time may differ" in err
+           "decoder_context, decoder_local_time may differ" in err

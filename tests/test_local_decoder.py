@@ -147,3 +147,18 @@ def test_the_tokenizer_check_catches_a_halo_the_decoder_does_not_keep():
     with pytest.raises(AssertionError, match="decoder_halo = 1: changing the tokens right of the first column "
                                              "changed its pixels more than 1 columns left of the second patch"):
         check_tokenizer(model)
+
+
+def test_decoder_context_widens_the_reach_by_whole_tokens():
+    tokenizer = _tokenizer(decoder_local=True, decoder_context=1)
+    assert tokenizer.decoder_halo == 1 + 4 and tokenizer.decoder.conv_in.kernel_size[1:] == (3, 3)
+    latent = torch.randn(1, 16, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    reach = _reach(tokenizer.decoder, latent, 2, 3, 0)
+    rows = reach.any(0).any(1).nonzero().flatten().tolist()
+    cols = reach.any(0).any(0).nonzero().flatten().tolist()
+    assert rows == list(range(12 - 5, 16 + 5)) and cols == list(range(0, 4 + 5))
+    check_tokenizer(tokenizer)
+    with pytest.raises(MagvitError, match="decoder_context applies to a local decoder"):
+        _tokenizer(decoder_context=1)
+    with pytest.raises(MagvitError, match="decoder_context must be at least 0, got -1"):
+        _tokenizer(decoder_local=True, decoder_context=-1)

@@ -12,7 +12,8 @@ Decoder: conv -> ResBlocks -> per level (deepest first) ResBlocks, nearest-resiz
 `decoder_res_blocks` size it apart from the encoder. A local decoder (`decoder_local = true`)
 makes every layer but the output conv pointwise in space, upsamples with per-position
 transposed convs and normalises per position, so a pixel sees its own token and the tokens
-within `decoder_halo` (1) pixels; `decoder_local_time` also makes every conv pointwise in time.
+within `decoder_halo` pixels (1; `decoder_context` tokens more when its first conv sees them);
+`decoder_local_time` also makes every conv pointwise in time.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class Decoder(nn.Module):
         widths = [(arch.decoder_channels or arch.base_channels) * m for m in arch.channel_multipliers]
         depth = arch.decoder_res_blocks or arch.num_res_blocks
         ch = widths[-1]
-        self.conv_in = conv(arch.embedding_dim, ch, k, body, body.temporal_kernel)
+        reach = 2 * arch.decoder_context + 1 if local else 3  # the first conv's, over the tokens
+        self.conv_in = conv(arch.embedding_dim, ch, reach, body, body.temporal_kernel)
         layers: list[nn.Module] = [ResBlock(ch, ch, body, spatial_kernel=k) for _ in range(depth)]
         for level in reversed(range(len(widths))):
             for _ in range(depth):

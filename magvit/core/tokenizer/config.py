@@ -41,6 +41,7 @@ class TokenizerConfig:
     decoder_channels: int | None = None  # the decoder's base width (None: base_channels)
     decoder_res_blocks: int | None = None  # ResBlocks per decoder level (None: num_res_blocks)
     decoder_local: bool | None = None  # a pixel depends on its own token (+ 1 pixel around it)
+    decoder_context: int | None = None  # ... and the tokens this many away (its first conv)
     decoder_local_time: bool | None = None  # ... and its own latent frame; needs decoder_local
     downsample: str | None = None  # the encoder's: "pool" (average) or "conv" (learned, same block)
     # Quantizer loss weights (SPEC §5) and the entropy penalty's softmax temperature.

@@ -69,7 +69,7 @@ def inflate_state(model: nn.Module, state_2d: dict[str, torch.Tensor],
 CODE_PARTS = ("encoder", "quantizer")
 # [tokenizer] settings that leave its tokens alone: where weights come from, the decoder's shape.
 DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels", "decoder_res_blocks",
-                       "decoder_local", "decoder_local_time")
+                       "decoder_local", "decoder_context", "decoder_local_time")
 
 
 def code_settings_differ(a: dict, b: dict) -> list[str]:
@@ -96,7 +96,7 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
             f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
             f"(missing {missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); "
             "keep every [tokenizer] setting it was trained with and change only the decoder's "
-            "(decoder_channels, decoder_res_blocks, decoder_local, decoder_local_time)"
+            "(decoder_channels, decoder_res_blocks, decoder_local, decoder_context, decoder_local_time)"
         )
     for key, value in want.items():
         value.copy_(state[key])

@@ -52,6 +52,10 @@ class Architecture:
     # pixels: generated tokens beside a task's given region cannot blur the given pixels. Train
     # it on a finished tokenizer's frozen codes (`codes_from`); the encoder is unchanged.
     decoder_local: bool = False
+    # ... whose first conv also sees the tokens up to this many away on the latent grid (a
+    # (2N+1)x(2N+1) kernel): shape and colour can be read off neighbouring tokens, for a halo
+    # that many patches wider.
+    decoder_context: int = 0
     # ... and local in time (needs `decoder_local`): every decoder conv is pointwise in time, so
     # a frame depends on its own latent frame only (frame prediction's given frame included).
     decoder_local_time: bool = False
@@ -73,6 +77,11 @@ class Architecture:
         if self.local_time and not self.local:
             raise MagvitError("tokenizer: local_time = true needs local = true (a clip-wide norm "
                               "would let every frame reach every token)")
+        if self.decoder_context < 0:
+            raise MagvitError(f"tokenizer: decoder_context must be at least 0, got {self.decoder_context}")
+        if self.decoder_context and not self.decoder_local:
+            raise MagvitError("tokenizer: decoder_context applies to a local decoder (decoder_local = "
+                              "true); the plain decoder sees every token already")
         if self.decoder_local_time and not self.decoder_local:
             raise MagvitError("tokenizer: decoder_local_time = true needs decoder_local = true (a "
                               "clip-wide norm would let every latent frame reach every frame)")
@@ -91,8 +100,10 @@ class Architecture:
     @property
     def decoder_halo(self) -> int | None:
         """Pixels beyond its own token's patch whose tokens a local decoder's pixel depends on
-        (None: not local): the output conv's, 3x3 in space."""
-        return 1 if self.decoder_local else None
+        (None: not local): the output conv's (3x3 in space) and `decoder_context` patches."""
+        if not self.decoder_local:
+            return None
+        return 1 + self.decoder_context * max(self.factors[1:])
 
     @property
     def factors(self) -> tuple[int, int, int]:

@@ -11,10 +11,16 @@ idle, so several fit at once), and keeps the best tokenizer for stage 2:
 3. stage 2: the same for each transformer variant, on that tokenizer;
 4. each stage-2 run is exported (`magvit export`) and everything is packed into `--out`.
 
+With `--init-from BUNDLE` (e.g. `default`) there is no stage 1: the fine-tuning variants
+continue that bundle's transformer on its own tokenizer (`train.init_from`) for the whole
+budget, which is where the bundled default's remaining gaps point (its held-out cross-entropy
+was still falling when its lease ran out).
+
 A run still going at its stage's deadline gets SIGINT, which stops it after the step with a
 checkpoint. The commands each run got are in its `command.txt`; `plan.json` has the steps.
 
     python scripts/train_default_on_gpu.py --out OUT --budget 540
+    python scripts/train_default_on_gpu.py --out OUT --budget 540 --init-from default
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ SHAPE_KEYS = ("tokenizer.base_channels=", "tokenizer.decoder_res_blocks=")
 TRANSFORMERS = {
     "b4": ["transformer.num_layers=4"],
     "b8": ["transformer.num_layers=8"],
+}
+# --init-from: stage 2 alone, from a bundle of `tiny-flat-gpu` (8 layers), at fine-tuning rates;
+# a GPU this small a model leaves mostly idle takes twice the batch for little more time a step
+FINETUNES = {
+    "f128": ["train.lr=3e-4"],
+    "f256": ["train.lr=4e-4", "train.batch_size=256"],
 }
 SAFETY = 0.9  # evals, checkpoints and a slower stretch eat into the measured rate
 
@@ -164,6 +176,9 @@ def main() -> int:
     parser.add_argument("--share", type=float, default=0.45, help="stage 1's share of the training time")
     parser.add_argument("--tokenizers", default=",".join(TOKENIZERS))
     parser.add_argument("--transformers", default=",".join(TRANSFORMERS))
+    parser.add_argument("--init-from", default="", help="no stage 1: fine-tune this stage-2 bundle "
+                        "(e.g. default) on its own tokenizer for the whole budget")
+    parser.add_argument("--finetunes", default=",".join(FINETUNES))
     args = parser.parse_args()
     start = time.time()
     args.magvit = [sys.executable, "-m", "magvit", "--threads", "2"]
@@ -171,9 +186,14 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     args.plan = {"budget_s": args.budget, "device": args.device}
     device = [f'run.device="{args.device}"']
-    tokenizers = {k: TOKENIZERS[k] for k in args.tokenizers.split(",")}
-    transformers = {k: TRANSFORMERS[k] for k in args.transformers.split(",")}
     try:
+        if args.init_from:
+            args.plan["init_from"] = args.init_from
+            source = [f'tokenizer.checkpoint="{args.init_from}"', f'train.init_from="{args.init_from}"']
+            finetunes = {k: FINETUNES[k] for k in args.finetunes.split(",")}
+            return 0 if export_all(args, stage_two(args, finetunes, lambda _: [*device, *source], start)) else 1
+        tokenizers = {k: TOKENIZERS[k] for k in args.tokenizers.split(",")}
+        transformers = {k: TRANSFORMERS[k] for k in args.transformers.split(",")}
         rates = calibrate(args, "tokenizer", TOKENIZER_EXPERIMENT, tokenizers, lambda _: device, "s1")
         if not rates:
             log("no tokenizer variant runs; stopping")
@@ -189,27 +209,8 @@ def main() -> int:
         shape = [s for s in tokenizers[best] if s.startswith(SHAPE_KEYS)]
         stage2 = lambda _: [*device, f'tokenizer.checkpoint="{runs[best]}"', *shape]  # noqa: E731
         args.plan["s1_best"] = {"variant": best, "overrides": shape}
-        rates = calibrate(args, "transformer", TRANSFORMER_EXPERIMENT, transformers, stage2, "s2")
-        left = args.budget - (time.time() - start) - 30
-        runs2 = train(args, "transformer", TRANSFORMER_EXPERIMENT, transformers, rates, stage2, left, "s2") \
-            if rates else {}
-        tokenizer_file = None
-        for name, run in runs2.items():
-            bundle = args.work / f"bundle-{name}"
-            code = subprocess.call([*args.magvit, "export", str(run), str(bundle), "--overwrite"])
-            if code != 0:
-                log(f"{name}: export failed ({code})")
-                continue
-            tok = bundle / "tokenizer.safetensors"
-            args.plan.setdefault("bundles", {})[name] = {"tokenizer_sha256": sha256(tok)}
-            if tokenizer_file is None:
-                tokenizer_file = args.out / "tokenizer.safetensors"
-                shutil.copy(tok, tokenizer_file)
-            with tarfile.open(args.out / f"bundle-{name}.tgz", "w:gz") as tar:
-                for path in sorted(bundle.iterdir()):
-                    if path.name != "tokenizer.safetensors":
-                        tar.add(path, arcname=f"bundle-{name}/{path.name}")
-        if tokenizer_file is None:  # no stage 2 came through: bring the tokenizer run's weights back
+        if not export_all(args, stage_two(args, transformers, stage2, start)):
+            # no stage 2 came through: bring the tokenizer run's weights back
             last = (runs[best] / "checkpoints" / "last").read_text().strip()
             shutil.copy(runs[best] / "checkpoints" / last / "ema.safetensors", args.out / "tokenizer-ema.safetensors")
         return 0
@@ -217,6 +218,35 @@ def main() -> int:
         args.plan["elapsed_s"] = round(time.time() - start, 1)
         pack(args)
         log(f"done in {time.time() - start:.0f} s")
+
+
+def stage_two(args, variants, extra, start: float) -> dict[str, Path]:
+    """Calibrate and train the stage-2 variants in what is left of the budget."""
+    rates = calibrate(args, "transformer", TRANSFORMER_EXPERIMENT, variants, extra, "s2")
+    left = args.budget - (time.time() - start) - 30
+    return train(args, "transformer", TRANSFORMER_EXPERIMENT, variants, rates, extra, left, "s2") if rates else {}
+
+
+def export_all(args, runs: dict[str, Path]) -> bool:
+    """Export every stage-2 run and pack it for `--out` (one copy of the shared tokenizer);
+    whether any came through."""
+    tokenizer_file = None
+    for name, run in runs.items():
+        bundle = args.work / f"bundle-{name}"
+        code = subprocess.call([*args.magvit, "export", str(run), str(bundle), "--overwrite"])
+        if code != 0:
+            log(f"{name}: export failed ({code})")
+            continue
+        tok = bundle / "tokenizer.safetensors"
+        args.plan.setdefault("bundles", {})[name] = {"tokenizer_sha256": sha256(tok)}
+        if tokenizer_file is None:
+            tokenizer_file = args.out / "tokenizer.safetensors"
+            shutil.copy(tok, tokenizer_file)
+        with tarfile.open(args.out / f"bundle-{name}.tgz", "w:gz") as tar:
+            for path in sorted(bundle.iterdir()):
+                if path.name != "tokenizer.safetensors":
+                    tar.add(path, arcname=f"bundle-{name}/{path.name}")
+    return tokenizer_file is not None
 
 
 if __name__ == "__main__":

@@ -59,3 +59,22 @@ def test_every_variant_is_a_valid_override_of_its_experiment(script, stage):
     # the shape overrides that stage 2 receives are exactly the tokenizer's architecture ones
     assert [s for s in script.TOKENIZERS["t24d2"] if s.startswith(script.SHAPE_KEYS)] == [
         "tokenizer.base_channels=24", "tokenizer.decoder_res_blocks=2"]
+
+
+def test_every_fine_tune_starts_from_the_bundled_default(script, tmp_path):
+    """`--init-from default`: each variant is a valid `tiny-flat-gpu` override that loads the
+    default's tokenizer and transformer (same tokens, same layers) and only changes the rate."""
+    import torch
+
+    from magvit.core.training import DistContext
+    from magvit.workflows.transformer_stage import TransformerStage
+
+    source = ['tokenizer.checkpoint="default"', 'train.init_from="default"']
+    for name, sets in script.FINETUNES.items():
+        exp = load_experiment(script.TRANSFORMER_EXPERIMENT, [*source, *sets, "train.steps=500",
+                                                              "train.warmup_steps=50", 'run.device="cpu"'])
+        assert exp.train.init_from == "default" and exp.train.lr < 1e-3, name
+    assert {n: load_experiment(script.TRANSFORMER_EXPERIMENT, s).train.batch_size
+            for n, s in script.FINETUNES.items()} == {"f128": 128, "f256": 256}
+    stage = TransformerStage(exp, tmp_path / "ft", DistContext(torch.device("cpu")))
+    assert stage.record["init_from"]["source"] == "default" and stage.record["init_from"]["step"] > 0

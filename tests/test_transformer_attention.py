@@ -4,6 +4,7 @@ import importlib.util
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import magvit
 from magvit.core.transformer import attention
@@ -51,3 +52,29 @@ def test_xformers_on_cpu_tensors_says_it_is_cuda_only(monkeypatch):
     backend = attention.XformersAttention()
     with pytest.raises(MagvitError, match=r"runs on CUDA only, but the model is on cpu.*sdpa"):
         backend(*qkv(4, 4))
+
+
+@pytest.mark.parametrize("below", [True, False])
+def test_bf16_sdpa_on_cpu_kernels_below_avx512_takes_the_math_kernel(monkeypatch, below):
+    """torch's CPU flash attention raises for bf16 on AMX hardware run with
+    ATEN_CPU_CAPABILITY=avx2 or default; there bf16 goes to the math kernel, and agrees with
+    the fp32 reference either way."""
+    monkeypatch.setattr(attention, "cpu_kernels_below_avx512", lambda: below)
+    seen = []
+    honest = F.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        seen.append(torch.backends.cuda.flash_sdp_enabled())
+        return honest(*args, **kwargs)
+
+    monkeypatch.setattr(attention.F, "scaled_dot_product_attention", spy)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 10, 16, generator=g) for _ in range(3))
+    for causal in (False, True):
+        out = attention.SdpaAttention()(q.bfloat16(), k.bfloat16(), v.bfloat16(), causal=causal)
+        ref = attention.MathAttention()(q, k, v, causal=causal)
+        assert out.dtype == torch.bfloat16 and out.shape == ref.shape == (2, 4, 10, 16)
+        torch.testing.assert_close(out.float(), ref, atol=3e-2, rtol=3e-2)
+    attention.SdpaAttention()(q, k, v)  # fp32 keeps every kernel
+    assert seen == [not below, not below, True]
+    assert torch.backends.cuda.flash_sdp_enabled()  # restored after the call

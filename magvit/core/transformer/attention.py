@@ -6,8 +6,10 @@ after a cache of K - S keys see every cached key and the new keys up to their ow
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
+from contextlib import nullcontext
 
 import attrs
 import torch
@@ -21,11 +23,33 @@ def causal_mask(q_len: int, k_len: int, device: torch.device) -> torch.Tensor:
     return torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(k_len - q_len)
 
 
+@functools.cache
+def cpu_kernels_below_avx512() -> bool:
+    """Whether torch's CPU kernels run below AVX-512 (`ATEN_CPU_CAPABILITY=avx2` or `default`).
+    There torch 2.13's CPU flash attention still packs bf16 for AMX when the hardware has it and
+    raises ("pack_vnni2 is only supported when avx512 is supported"), so bf16 takes the math
+    kernel instead."""
+    return torch.backends.cpu.get_cpu_capability() not in ("AVX512", "ZVECTOR", "VSX", "SVE256")
+
+
+def _kernel_for(q: torch.Tensor):
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and cpu_kernels_below_avx512():
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel(SDPBackend.MATH)
+    return nullcontext()
+
+
 @attrs.define
 class SdpaAttention:
     """torch's `scaled_dot_product_attention` (flash / memory-efficient / math kernels)."""
 
     def __call__(self, q, k, v, *, causal: bool = False, dropout: float = 0.0):
+        with _kernel_for(q):
+            return self._attend(q, k, v, causal, dropout)
+
+    @staticmethod
+    def _attend(q, k, v, causal: bool, dropout: float):
         q_len, k_len = q.shape[-2], k.shape[-2]
         if not causal or q_len == 1:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)

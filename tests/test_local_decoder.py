@@ -117,7 +117,7 @@ def test_a_local_decoder_trains_on_a_bundles_codes_and_swaps_into_it(tmp_path):
     torch.testing.assert_close(b.video, trained.decode(b.tokens).float().clamp(0, 1))
 
 
-def test_export_keeps_a_decoder_only_swap_from_a_checkpoint_of_other_codes(tmp_path):
+def test_export_refuses_a_local_decoder_trained_on_other_codes(tmp_path):
     source = save_tiny_bundle(tmp_path / "run")
     bundle = load_bundle(source)
 

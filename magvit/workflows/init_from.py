@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from magvit.core.tokenizer.loading import CODE_PARTS, code_settings_differ
+from magvit.core.tokenizer.loading import code_settings_differ, code_tensors
 from magvit.core.training.checkpoint import checkpoint_manifest, load_weights
 from magvit.errors import MagvitError
 from magvit.workflows.bundle import read_bundle_record
@@ -60,5 +60,5 @@ def _differs(key: str, saved: Any, mine: Any) -> bool:
 
 def _same_codes(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     """Whether two tokenizer states hold the same encoder and quantizer (the tokens' makers)."""
-    a, b = ({k: v for k, v in s.items() if k.split(".")[0] in CODE_PARTS} for s in (a, b))
+    a, b = code_tensors(a), code_tensors(b)
     return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)

@@ -78,6 +78,11 @@ def code_settings_differ(a: dict, b: dict) -> list[str]:
     return sorted(k for k in (a.keys() | b.keys()) - set(DECODER_ONLY_FIELDS) if a.get(k) != b.get(k))
 
 
+def code_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The encoder and quantizer entries of a tokenizer state (what decides its tokens)."""
+    return {k: v for k, v in state.items() if k.split(".")[0] in CODE_PARTS}
+
+
 def _code_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{part}.{k}": v for part in CODE_PARTS for k, v in getattr(model, part).state_dict().items()}
 

@@ -105,6 +105,38 @@ def test_codes_from_a_tokenizer_of_another_shape_or_nowhere_is_refused(finished,
         experiment(tokenizer={"decoder_res_blocks": 0}).tokenizer.build()
 
 
+def test_keep_decoder_continues_the_source_decoder_on_its_frozen_codes(finished, tmp_path):
+    exp = experiment(tokenizer={"codes_from": str(finished), "keep_decoder": True},
+                     train={"steps": 3, "checkpoint_every": 3, "warmup_steps": 0})
+    source = load_checkpoint(finished).weights["ema"]
+    start = build_tokenizer(exp.tokenizer).state_dict()
+    decoder = sorted(k for k in source if k.startswith("decoder."))
+    assert decoder and all(torch.equal(start[k], source[k]) for k in decoder)
+    assert all(torch.equal(start[k], v) for k, v in _code_tensors(source).items())
+    fresh = build_tokenizer(_decoder_run(finished).tokenizer).state_dict()  # without keep_decoder
+    assert fresh["decoder.conv_in.weight"].shape != source["decoder.conv_in.weight"].shape
+
+    train(exp, tmp_path / "more")
+    after = load_checkpoint(tmp_path / "more").weights["model"]
+    assert sum(not torch.equal(after[k], source[k]) for k in decoder) == len(decoder)  # it trained
+    assert all(torch.equal(after[k], v) for k, v in _code_tensors(source).items())
+    clips = random_clip(batch=2, seed=3)
+    assert torch.equal(load_tokenizer(checkpoint=finished).encode(clips),
+                       load_tokenizer(checkpoint=tmp_path / "more").encode(clips))
+
+
+def test_keep_decoder_needs_codes_from_and_the_same_decoder(finished, tmp_path):
+    wider = experiment(tokenizer={"codes_from": str(finished), "keep_decoder": True, "decoder_channels": 12})
+    with pytest.raises(MagvitError, match=r"tokenizer.keep_decoder: the decoder in \S+ does not fit this model "
+                                          r"\(missing \[\], other shapes \['decoder\..*set keep_decoder = false"):
+        build_tokenizer(wider.tokenizer)
+    alone = experiment(tokenizer={"keep_decoder": True})
+    with pytest.raises(MagvitError, match="tokenizer.keep_decoder: takes the decoder of tokenizer.codes_from, "
+                                          "which is not set; set codes_from"):
+        train(alone, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_decoder_res_blocks_deepens_the_decoder_alone():
     import magvit
     make = lambda **kw: magvit.registries().tokenizers.create("vq3d", preset="tiny", **kw)  # noqa: E731
@@ -196,5 +228,5 @@ def test_export_refuses_a_tokenizer_that_would_encode_other_tokens(tmp_path, cap
     assert main(["export", str(source), str(tmp_path / "b"), "--tokenizer", str(other)]) == 2
     err = capsys.readouterr().err
     assert "its [tokenizer] settings differ from the bundle's in padding (None -> 'zero'); only " \
-           "checkpoint, init, codes_from, decoder_channels, decoder_res_blocks, decoder_local, " \
-           "decoder_context, decoder_local_time may differ" in err
+           "checkpoint, init, codes_from, keep_decoder, decoder_channels, decoder_res_blocks, " \
+           "decoder_local, decoder_context, decoder_local_time may differ" in err

@@ -120,6 +120,9 @@ def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
     if stage == "tokenizer" and codes_from and not _exists(codes_from):
         problems.append(f"tokenizer.codes_from: {codes_from!r} does not exist; give the stage-1 run "
                         "directory whose tokens to keep")
+    if stage == "tokenizer" and getattr(exp.tokenizer.config, "keep_decoder", False) and not codes_from:
+        problems.append("tokenizer.keep_decoder: takes the decoder of tokenizer.codes_from, which is "
+                        "not set; set codes_from to the tokenizer to continue, or remove keep_decoder")
     return problems
 
 

@@ -21,6 +21,7 @@ from magvit.core.tokenizer.loading import (
     inflate_state,
     load_tokenizer_weights,
     take_codes,
+    take_decoder,
     tokenizer_state,
 )
 from magvit.core.training import (
@@ -58,8 +59,9 @@ def _require(exp: Experiment, section: str) -> Any:
 
 def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.Module:
     """The tokenizer of `[tokenizer]`: inflated from a 2D checkpoint when `init` asks for it; with
-    `codes_from`, a trained tokenizer's (EMA) encoder and quantizer, frozen (a resumed run has them
-    in its own checkpoint, and freezes them again)."""
+    `codes_from`, a trained tokenizer's (EMA) encoder and quantizer, frozen, and with `keep_decoder`
+    its decoder to train on (a resumed run has them in its own checkpoint, and freezes them
+    again)."""
     model = component.build()
     init = getattr(component.config, "init", None)
     if init is not None and init.checkpoint and not resume:
@@ -71,7 +73,10 @@ def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.M
             freeze_codes(model)
         else:
             source = str(resolve_model_path(codes_from))
-            take_codes(model, tokenizer_state(source), source)
+            state = tokenizer_state(source)
+            take_codes(model, state, source)
+            if getattr(component.config, "keep_decoder", False):
+                take_decoder(model, state, source)
     return model
 
 

@@ -53,6 +53,9 @@ class TokenizerConfig:
     # Stage 1 from a trained tokenizer's encoder and quantizer, frozen: the tokens stay exactly
     # its tokens (a stage-2 model trained on them still applies) and only the decoder trains.
     codes_from: str = ""
+    # With codes_from: the decoder starts from that tokenizer's decoder as well (it must have the
+    # same decoder settings), to train it further; False: a fresh decoder.
+    keep_decoder: bool = False
 
     def architecture(self) -> Architecture:
         overrides = {f.name: getattr(self, f.name) for f in attrs.fields(Architecture)}

@@ -68,8 +68,8 @@ def inflate_state(model: nn.Module, state_2d: dict[str, torch.Tensor],
 # The parts that turn pixels into tokens; the decoder may change without changing a token.
 CODE_PARTS = ("encoder", "quantizer")
 # [tokenizer] settings that leave its tokens alone: where weights come from, the decoder's shape.
-DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "decoder_channels", "decoder_res_blocks",
-                       "decoder_local", "decoder_context", "decoder_local_time")
+DECODER_ONLY_FIELDS = ("checkpoint", "init", "codes_from", "keep_decoder", "decoder_channels",
+                       "decoder_res_blocks", "decoder_local", "decoder_context", "decoder_local_time")
 
 
 def code_settings_differ(a: dict, b: dict) -> list[str]:
@@ -106,6 +106,25 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     for key, value in want.items():
         value.copy_(state[key])
     freeze_codes(model)
+
+
+@torch.no_grad()
+def take_decoder(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy the decoder of a trained tokenizer's `state` into `model` (`keep_decoder`), to train
+    it further on that tokenizer's codes."""
+    want = {f"decoder.{k}": v for k, v in model.decoder.state_dict().items()}
+    have = {k for k in state if k.startswith("decoder.")}
+    wrong = sorted(k for k in want if k in state and state[k].shape != want[k].shape)
+    if want.keys() != have or wrong:
+        raise MagvitError(
+            f"tokenizer.keep_decoder: the decoder in {source} does not fit this model (missing "
+            f"{sorted(want.keys() - have)[:4]}, other shapes {wrong[:4]}, not in this model "
+            f"{sorted(have - want.keys())[:4]}); keep its decoder settings (decoder_channels, "
+            "decoder_res_blocks, decoder_local, decoder_context, decoder_local_time), or set "
+            "keep_decoder = false to train a new decoder"
+        )
+    for key, value in want.items():
+        value.copy_(state[key])
 
 
 def freeze_codes(model: nn.Module) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from generation_fixtures import random_clip, save_tiny_bundle
-from test_tokenizer_training import experiment
+from test_tokenizer_training import experiment, kill_then_resume
 
 from magvit.cli.main import main
 from magvit.core.tokenizer.loading import take_codes
@@ -16,7 +16,6 @@ from magvit.errors import MagvitError
 from magvit.pipeline import Pipeline
 from magvit.registry.experiment import experiment_toml, validate_experiment
 from magvit.workflows.bundle import load_bundle
-from magvit.workflows.tokenizer_stage import TokenizerStage
 from magvit.workflows.train_tokenizer import build_tokenizer, load_tokenizer, train
 
 BASE = {"train": {"steps": 2, "checkpoint_every": 2, "warmup_steps": 0}, "losses": {"gan": 0.0}}
@@ -69,18 +68,7 @@ def test_codes_from_trains_a_wider_decoder_and_keeps_every_token(finished, tmp_p
 def test_a_resumed_decoder_run_keeps_the_codes_frozen_and_ends_bit_equal(finished, tmp_path, monkeypatch):
     exp = _decoder_run(finished, steps=4, checkpoint_every=2)
     train(exp, tmp_path / "straight")
-    honest_step = TokenizerStage.train_step
-
-    def dies_at_step_3(self, step):
-        if step == 3:
-            raise RuntimeError("killed")
-        return honest_step(self, step)
-
-    monkeypatch.setattr(TokenizerStage, "train_step", dies_at_step_3)
-    with pytest.raises(RuntimeError, match="killed"):
-        train(exp, tmp_path / "cut")
-    monkeypatch.undo()
-    train(exp, tmp_path / "cut", resume=True)  # the codes come from the run's own checkpoint now
+    kill_then_resume(exp, tmp_path / "cut", monkeypatch, at_step=3)  # the codes come from its own checkpoint
     a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "cut")
     assert a.step == b.step == 4
     source = _code_tensors(load_checkpoint(finished).weights["ema"])

@@ -66,6 +66,22 @@ def assert_same(a, b, exact=True):
         assert a == b
 
 
+def kill_then_resume(exp, run_dir, monkeypatch, at_step: int) -> None:
+    """Train `exp` into `run_dir`, killed at `at_step`, then resumed from its last checkpoint."""
+    honest_step = TokenizerStage.train_step
+
+    def dies(self, step):
+        if step == at_step:
+            raise RuntimeError("killed")
+        return honest_step(self, step)
+
+    monkeypatch.setattr(TokenizerStage, "train_step", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(exp, run_dir)
+    monkeypatch.undo()
+    train(exp, run_dir, resume=True)
+
+
 def test_killed_run_resumed_ends_with_the_same_weights(tmp_path, monkeypatch):
     exp = experiment()
     train(exp, tmp_path / "straight")

@@ -6,7 +6,7 @@ import attrs
 
 from magvit.registry.components import Component
 from magvit.registry.schema import validate
-from magvit.registry.validators import at_least
+from magvit.registry.validators import at_least, in_range
 
 PerceptualComponent = Component.of("perceptual_losses")
 
@@ -30,6 +30,10 @@ class TokenizerLosses:
     # window are dead and, with `restart_dead_codes`, moved onto encoder outputs.
     usage_window: int = 100
     restart_dead_codes: bool = False
+    # In this fraction of the clips, a box of tokens is moved by a token or two before decoding
+    # and its pixels leave the L2: the decoder learns not to let wrong neighbouring tokens blur
+    # the right ones (core/training/misplaced_tokens.py). 0 = off.
+    misplaced_tokens: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
 
 
 def tokenizer_losses(section: dict) -> TokenizerLosses:

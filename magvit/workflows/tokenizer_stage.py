@@ -36,6 +36,8 @@ from magvit.core.training import (
     unwrap,
     wrap_ddp,
 )
+from magvit.core.training.misplaced_tokens import kept_pixels, misplace_tokens
+from magvit.errors import MagvitError
 from magvit.workflows.condition_agreement import (
     agreement_metrics,
     condition_agreement,
@@ -72,6 +74,8 @@ class TokenizerStage:
             self.perceptual = losses.perceptual_model.build().to(ctx.device)
         self.batches = None
         self.dead = 0
+        if losses.misplaced_tokens:
+            _check_misplacing(self.model, ctx)
 
     def _schedule(self, opt):
         return make_lr_scheduler(opt, warmup_steps=self.train.warmup_steps,
@@ -92,7 +96,7 @@ class TokenizerStage:
         recons, auxes = [], []
         for i, video in enumerate(videos):  # each micro-batch adds (its mean loss) / parts
             with sync_gradients(self.ddp, i == len(videos) - 1):
-                loss, recon, aux, metrics = self._generator_loss(video, gan_on)
+                loss, recon, aux, metrics = self._generator_loss(video, gan_on, (step, i))
                 (loss / len(videos)).backward()
             recons.append(recon.detach())
             auxes.append(aux)
@@ -114,11 +118,16 @@ class TokenizerStage:
         sums["batch_clips"], sums["batch_tokens"] = clips, clips * auxes[0]["codes"][0].numel()
         return sums
 
-    def _generator_loss(self, video, gan_on: bool):
-        with autocast(self.ctx.device, self.precision):
-            recon, aux = self.ddp(video)
+    def _generator_loss(self, video, gan_on: bool, where: tuple[int, int]):
+        if self.losses.misplaced_tokens:
+            recon, aux, weight = self._misplaced_forward(video, where)
+        else:
+            with autocast(self.ctx.device, self.precision):
+                recon, aux = self.ddp(video)
+            weight = None
         recon = recon.float()
-        l2 = (2 * (recon - video)).pow(2).mean()  # in [-1, 1] pixel units, as the model sees them
+        err = (2 * (recon - video)).pow(2)  # in [-1, 1] pixel units, as the model sees them
+        l2 = err.mean() if weight is None else (err * weight).sum() / (weight.sum() * err.shape[1])
         loss = self.losses.l2 * l2 + aux["quantizer_loss"]
         metrics = {"l2": l2.item(), "quantizer": aux["quantizer_loss"].item()}
         if self.perceptual is not None:
@@ -133,6 +142,20 @@ class TokenizerStage:
             loss = loss + self.losses.gan * g_loss
             metrics["g_gan"] = g_loss.item()
         return loss, recon, aux, metrics
+
+    def _misplaced_forward(self, video, where: tuple[int, int]):
+        """The forward pass with a box of tokens misplaced in some clips (`misplaced_tokens`), and
+        the pixel weights (B, 1, T, H, W) that leave their pixels out of the loss. Seeded by the
+        step and micro-batch, so a resumed run draws the same boxes."""
+        model = self.model
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + where[0] * 997 + where[1])
+        with autocast(self.ctx.device, self.precision):
+            z = model.encode_latent(video)
+            quantized, aux = model.quantizer(z)
+            aux["latent"] = z
+            moved, kept = misplace_tokens(quantized, self.losses.misplaced_tokens, generator)
+            recon = model.decode_latent(moved)
+        return recon, aux, kept_pixels(kept, *video.shape[2:])
 
     def _discriminator_step(self, reals, fakes) -> dict[str, float]:
         self.disc.requires_grad_(True)
@@ -239,6 +262,20 @@ class TokenizerStage:
             self.lecam.load_state_dict({k[6:]: v for k, v in weights["disc"].items() if k.startswith("lecam.")})
             self.disc_opt.load_state_dict(state["disc_optimizer"])
             load_schedule_state(self.disc_sched, state["disc_scheduler"])
+
+
+def _check_misplacing(model, ctx: DistContext) -> None:
+    missing = [name for name in ("encode_latent", "quantizer", "decode_latent") if not hasattr(model, name)]
+    if missing:
+        raise MagvitError(f"losses.misplaced_tokens: needs a tokenizer with encode_latent, quantizer and "
+                          f"decode_latent (vq3d); {type(model).__name__} lacks {', '.join(missing)}; "
+                          "set misplaced_tokens = 0")
+    if getattr(model, "causal", False):
+        raise MagvitError("losses.misplaced_tokens: a causal tokenizer's first latent frame covers one "
+                          "frame, not a whole patch; set misplaced_tokens = 0")
+    if ctx.world_size > 1:
+        raise MagvitError("losses.misplaced_tokens: runs on one process (its forward pass bypasses "
+                          "DistributedDataParallel); train without torchrun, or set misplaced_tokens = 0")
 
 
 def _add(sums: dict[str, float], metrics: dict[str, float], parts: int) -> None:

@@ -92,10 +92,8 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     """Copy the encoder and quantizer of a trained tokenizer's `state` into `model` and freeze
     them, so `model` encodes exactly the tokens `source` does and only its decoder trains."""
     want = _code_state(model)
-    missing = sorted(k for k in want if k not in state)
-    wrong = sorted(k for k in want if k in state and state[k].shape != want[k].shape)
     # ... and nothing more: a learned downsample this model lacks would encode other tokens
-    extra = sorted(k for k in state if k.split(".")[0] in CODE_PARTS and k not in want)
+    missing, wrong, extra = _misfits(want, state, CODE_PARTS)
     if missing or wrong or extra:
         raise MagvitError(
             f"tokenizer.codes_from: the encoder and quantizer in {source} do not fit this model "
@@ -103,8 +101,7 @@ def take_codes(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
             "keep every [tokenizer] setting it was trained with and change only the decoder's "
             "(decoder_channels, decoder_res_blocks, decoder_local, decoder_context, decoder_local_time)"
         )
-    for key, value in want.items():
-        value.copy_(state[key])
+    _copy(want, state)
     freeze_codes(model)
 
 
@@ -113,16 +110,28 @@ def take_decoder(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
     """Copy the decoder of a trained tokenizer's `state` into `model` (`keep_decoder`), to train
     it further on that tokenizer's codes."""
     want = {f"decoder.{k}": v for k, v in model.decoder.state_dict().items()}
-    have = {k for k in state if k.startswith("decoder.")}
-    wrong = sorted(k for k in want if k in state and state[k].shape != want[k].shape)
-    if want.keys() != have or wrong:
+    missing, wrong, extra = _misfits(want, state, ("decoder",))
+    if missing or wrong or extra:
         raise MagvitError(
             f"tokenizer.keep_decoder: the decoder in {source} does not fit this model (missing "
-            f"{sorted(want.keys() - have)[:4]}, other shapes {wrong[:4]}, not in this model "
-            f"{sorted(have - want.keys())[:4]}); keep its decoder settings (decoder_channels, "
-            "decoder_res_blocks, decoder_local, decoder_context, decoder_local_time), or set "
-            "keep_decoder = false to train a new decoder"
+            f"{missing[:4]}, other shapes {wrong[:4]}, not in this model {extra[:4]}); keep its "
+            "decoder settings (decoder_channels, decoder_res_blocks, decoder_local, decoder_context, "
+            "decoder_local_time), or set keep_decoder = false to train a new decoder"
         )
+    _copy(want, state)
+
+
+def _misfits(want: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+             parts: tuple[str, ...]) -> tuple[list[str], list[str], list[str]]:
+    """The keys of `want` that `state` lacks, those it holds in another shape, and its keys of
+    `parts` that `want` lacks."""
+    missing = sorted(k for k in want if k not in state)
+    wrong = sorted(k for k in want if k in state and state[k].shape != want[k].shape)
+    extra = sorted(k for k in state if k.split(".")[0] in parts and k not in want)
+    return missing, wrong, extra
+
+
+def _copy(want: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
     for key, value in want.items():
         value.copy_(state[key])
 

@@ -191,7 +191,9 @@ def check_quantizer(quantizer, *, who: str = "quantizer") -> None:
     """An `nn.Module` with int `codebook_size` and `dim`; on a `(B, dim, t, h, w)` latent,
     `codes` gives int64 ids in range, `lookup(codes)` the `(B, dim, t, h, w)` vectors that
     `forward` outputs (straight-through, with gradients to the latent), `forward`'s `aux["codes"]`
-    equals `codes`, and its scalar losses stay finite float32 under bf16 autocast."""
+    equals `codes`, and its scalar losses stay finite float32 under bf16 autocast. Where it has
+    them (every `Quantizer` subclass does): `nearest_codes(lookup(ids))` gives the ids back and
+    `code_bounds()` holds every looked-up vector."""
     _require(isinstance(quantizer, nn.Module), who, "must be a torch.nn.Module")
     size, dim = quantizer.codebook_size, quantizer.dim
     _require(isinstance(size, int) and size >= 2, who, f"codebook_size must be an int >= 2, got {size!r}")
@@ -218,6 +220,16 @@ def check_quantizer(quantizer, *, who: str = "quantizer") -> None:
             _require(value.dtype == torch.float32 and torch.isfinite(value), who,
                      f"aux[{key!r}] must be a finite float32 under bf16 autocast, got {value.dtype}")
     _require("quantizer_loss" in aux, who, "aux must hold 'quantizer_loss' (a zero tensor when there is none)")
+    if callable(getattr(quantizer, "nearest_codes", None)):  # the condition fit's snap (optional)
+        _require(torch.equal(quantizer.nearest_codes(vectors), ids), who,
+                 "nearest_codes(lookup(ids)) must give the ids back")
+    if callable(getattr(quantizer, "code_bounds", None)):
+        low, high = quantizer.code_bounds()
+        rows = vectors.float().movedim(1, -1).reshape(-1, dim)
+        _require(tuple(low.shape) == tuple(high.shape) == (dim,), who,
+                 f"code_bounds must give two ({dim},) tensors, got {tuple(low.shape)} and {tuple(high.shape)}")
+        _require(bool((rows >= low - 1e-6).all() and (rows <= high + 1e-6).all()), who,
+                 "code_bounds must hold every code vector that lookup gives")
 
 
 def check_transformer(model, *, vocab_size: int, num_positions: int, codebook_size: int,

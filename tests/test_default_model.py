@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from magvit.cli.main import main
+from magvit.core.metrics import masked_psnr
 from magvit.pipeline import Pipeline
 from magvit.weights import DEFAULT_CHECKPOINT, resolve_model_path
 from magvit.workflows.demo import run_demo
@@ -44,7 +46,7 @@ def test_the_table_reports_model_and_baseline_for_every_conditional_task(demo):
 
 def test_it_fills_moving_and_inner_regions_better_than_the_zero_padding(demo):
     """The model's generated pixels beat the black fill of OPD, IPC and IPD by a wide margin
-    (measured at 16 clips: 22.38 vs 12.92, 18.69 vs 10.52, 18.58 vs 10.45 dB)."""
+    (measured at 16 clips: 22.39 vs 12.92, 18.75 vs 10.52, 18.67 vs 10.45 dB)."""
     rows = {r.task: r for r in demo.rows}
     for task in ("opd", "ipc", "ipd"):
         assert rows[task].psnr > rows[task].baseline_psnr + 4, rows[task]
@@ -53,23 +55,34 @@ def test_it_fills_moving_and_inner_regions_better_than_the_zero_padding(demo):
 @pytest.mark.parametrize("task", ["fp", "fi"])
 def test_it_beats_the_temporal_baselines_on_16_held_out_clips(demo, task):
     """FP beats the repeated last frame and FI the linear blend over the generated pixels
-    (measured: FP 17.31 vs 15.08 dB, FI 22.26 vs 17.45 dB; 64 clips give 17.25/14.88, 21.48/17.04)."""
+    (measured: FP 17.31 vs 15.08 dB, FI 22.21 vs 17.45 dB; 64 clips give 17.25/14.88, 21.49/17.04)."""
     row = next(r for r in demo.rows if r.task == task)
     assert row.psnr > row.baseline_psnr + 1.0, row
 
 
 @pytest.mark.parametrize("task", ["opc", "opv", "oph", "ipc", "ipd"])
-def test_it_keeps_the_given_pixels_about_as_well_as_the_tokenizer_round_trip(demo, task):
-    """The condition pixels it regenerates stay above 24 dB (measured at 16 clips: 24.95, 26.90,
-    26.99, 27.75, 27.37 dB; the GPU-trained decoder before this one: 24.17, 25.59, 25.68, 26.61,
-    26.37) and within 3.5 dB of the tokenizer's own round trip of them (16 clips: 2.79, 1.49, 1.77,
-    2.43, 2.75 dB below; 64 clips: 2.62, 1.22, 1.37, 2.14, 2.65; the issue asks for 1 dB). The
-    decoder trained on raised the round trip more than the kept pixels, because it pools over more
-    tokens and so lets the generated ones beside the given region change it more
-    (magvit/weights/README.md)."""
+def test_it_keeps_the_given_pixels_within_1_db_of_the_tokenizer_round_trip(demo, task):
+    """The condition pixels it regenerates are within 1 dB of the tokenizer's own round trip of
+    them, as the issue asks (measured at 16 clips, round trip 27.74, 28.38, 28.76, 30.18, 30.13
+    dB: 28.22, 29.10, 29.20, 30.03, 30.19; 64 clips: +0.79, +1.00, +0.94, +0.11, +0.05 dB from
+    the round trip). The generated tokens are fitted to the given pixels (`refine_steps`, 10 by
+    default) before they are decoded; without that the gaps were 1.2 to 2.8 dB (the next test)."""
     row = next(r for r in demo.rows if r.task == task)
-    assert row.condition_psnr > row.roundtrip_condition_psnr - 3.5, row
-    assert row.condition_psnr > 24.0, row
+    assert row.condition_psnr > row.roundtrip_condition_psnr - 1.0, row
+    assert row.condition_psnr > 26.0, row
+
+
+def test_the_condition_fit_is_what_keeps_the_given_pixels():
+    """The same tokens decoded without the fit lose 2-3 dB of the given pixels (16 clips, OPC:
+    24.95 dB without, 28.22 with)."""
+    pipe = Pipeline.from_checkpoint("default", device="cpu")
+    clips = torch.stack([pipe.bundle.experiment.data.build().make("eval", seed=0)[i]["video"] for i in range(4)])
+    scores = {}
+    for steps in (0, 10):
+        result = pipe.generate("opc", clips, seed=0, refine_steps=steps)
+        given = result.pixel_mask
+        scores[steps] = float(masked_psnr(result.video, clips, given).mean())
+    assert scores[10] > scores[0] + 1.5, scores
 
 
 def test_the_bundled_shape_classifier_scores_its_cg_samples(demo):

@@ -218,6 +218,16 @@ def test_cli_demo_takes_the_decoder_options_of_generate_and_records_them(bundle_
     assert "--steps: must be at least 1, got 0" in capsys.readouterr().err
 
 
+def test_the_condition_fit_is_on_by_default_and_recorded(bundle_dir, demo, tmp_path, capsys):
+    saved = json.loads((demo.out_dir / "results.json").read_text())
+    assert saved["refine_steps"] == demo.refine_steps == 10
+    assert "Generated tokens fitted to the given pixels for 10 step(s)" in demo.table()
+    args = ["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1"]
+    assert main([*args, "--refine-steps", "0"]) == 0
+    assert "Tokens decoded as generated (no condition fit: --refine-steps 0)." in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["refine_steps"] == 0
+
+
 def test_cli_demo_on_a_missing_checkpoint_exits_2(tmp_path, capsys):
     assert main(["demo", "--checkpoint", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -112,6 +112,7 @@ def test_a_protocol_scores_the_default_model_with_fvd_per_fold(videos, tmp_path,
     report = evaluate("default", tasks=["fp", "cg"], metrics=("psnr", "fvd"), protocol=TINY, data=videos,
                       extractor=MeanColour(), batch_size=2, progress=False)
     assert report.folds == 2 and report.protocol["name"] == "tiny-test"
+    assert report.refine_steps == 0  # a protocol scores the paper's decoding, without the condition fit
     for row in report.rows:
         assert row.samples == 5 and row.fvd is not None and row.fvd >= 0 and row.fvd_std >= 0
     assert report.rows[0].psnr is not None and report.rows[1].psnr is None

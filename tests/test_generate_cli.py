@@ -33,6 +33,17 @@ def test_frame_prediction_writes_the_result_and_reports_the_decoder(checkpoint, 
     printed = capsys.readouterr().out
     assert "decoder Commit: " in printed and "steps=3" in printed and "schedule=cosine" in printed
     assert "mask_id=516" in printed and f"wrote {out}" in printed
+    assert "condition fit 10 step(s)" in printed
+
+
+def test_refine_steps_set_the_condition_fit(checkpoint, clip_file, tmp_path, capsys):
+    outs = [tmp_path / f"{n}.mp4" for n in ("plain", "fitted")]
+    for out, steps in zip(outs, ("0", "6")):
+        assert generate(checkpoint, "--task", "opv", "--input", str(clip_file), "--output", str(out),
+                        "--refine-steps", steps) == 0
+        assert f"condition fit {steps} step(s)" in capsys.readouterr().out
+    plain, fitted = (read_video(out) for out in outs)
+    assert plain.shape == fitted.shape == (3, 8, 16, 16)
 
 
 def test_overrides_side_by_side_and_samples(checkpoint, clip_file, tmp_path, capsys):
@@ -91,6 +102,7 @@ def test_ultrawide_widens_a_strip(checkpoint, tmp_path):
     (["--task", "fp", "--schedule", "cosine", "--temperature", "-1"], "argument --temperature: must be >= 0"),
     (["--task", "fp", "--schedule", "cosin"], "unknown schedule 'cosin'"),
     (["--task", "fp", "--no-kv-cache"], "decoders.commit.kv_cache: unknown key"),
+    (["--task", "fp", "--refine-steps", "-1"], "argument --refine-steps: must be at least 0, got -1"),
     (["--task", "fp"], "task 'fp' needs a condition video; pass one (--input)"),
     (["--task", "cfp", "--input", "missing.mp4"], "video missing.mp4 does not exist"),
     (["--task", "cg"], "task 'cg' needs a class label; pass one (--class N)"),

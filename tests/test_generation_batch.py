@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 import torch
 
@@ -84,6 +85,22 @@ def test_the_bundled_models_clip_memory_matches_a_count_on_real_tensors(pipe):
     assert memory.per_clip(guided=True) >= memory.per_clip()
 
 
+
+def test_the_condition_fits_memory_covers_a_real_backward_pass(pipe):
+    """The fit holds the decoder's activations for autograd and then runs the backward pass:
+    the estimate (twice the recorded forward) covers what that costs on real tensors."""
+    memory = pipe.clip_memory()
+    dim = pipe.tokenizer.quantizer.dim
+
+    def forward_backward(batch: int):
+        vectors = torch.zeros(batch, dim, 4, 8, 8, requires_grad=True)
+        return lambda: torch.autograd.grad(pipe.tokenizer.decode_latent(vectors).sum(), [vectors])
+
+    real = peak_live_bytes(forward_backward(2)) - peak_live_bytes(forward_backward(1))
+    assert memory.decode < real <= memory.refine < 3 * real
+    assert memory.per_clip(refine=True) == max(memory.per_clip(), memory.refine)
+
+
 def test_auto_fills_free_memory_and_stays_within_the_clips_and_the_cpu_cap():
     memory = ClipMemory(encode=10 * MB, transformer=30 * MB, decode_logits=10 * MB, decode=20 * MB)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
@@ -91,6 +108,9 @@ def test_auto_fills_free_memory_and_stays_within_the_clips_and_the_cpu_cap():
     free = 4000 * MB
     assert auto_batch_size(memory, 1000, cuda, free=free) == int(free * FREE_FRACTION) // (40 * MB) == 70
     assert auto_batch_size(memory, 1000, cuda, free=free, guided=True) == 40
+    fitting = attrs.evolve(memory, refine=100 * MB)
+    assert fitting.per_clip() == 40 * MB and fitting.per_clip(refine=True) == 100 * MB
+    assert auto_batch_size(fitting, 1000, cuda, free=free, refine=True) == 28
     assert auto_batch_size(memory, 12, cuda, free=free) == 12  # never more than the clips
     assert auto_batch_size(memory, 1000, cpu, free=free) == CPU_BATCH
     assert auto_batch_size(memory, 1000, cuda, free=10 * MB) == 1  # at least one, even if tight

@@ -126,6 +126,9 @@ def add_decoder_options(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--guidance-scale", type=number())
     d.add_argument("--no-kv-cache", dest="kv_cache", action="store_false", default=None,
                    help="autoregressive: recompute the full sequence every step")
+    d.add_argument("--refine-steps", type=integer(0), metavar="N",
+                   help="steps that fit the generated tokens to the given pixels through the tokenizer's "
+                        "decoder (default 10 where the tokenizer allows it; 0 = the tokens as generated)")
 
 
 def decoder_overrides(args: argparse.Namespace) -> dict:

@@ -13,8 +13,10 @@ score is `class_accuracy`, the share of samples that a shape classifier trained 
 labels assigns to the class they were asked for (`magvit.workflows.shape_classifier`: the
 bundled one when it was trained on clips drawn like the model's, or `shape_classifier=PATH`).
 
-`paste_condition` pastes the condition pixels back into the videos and the contact sheet
-(`Result.pasted`); the scores are always of the model's own, unpasted output.
+The generated tokens are fitted to the given pixels (`Pipeline`'s condition fit, `refine_steps`;
+0 = off) before they are decoded: that is part of generation, and it reads the padded condition
+video only. `paste_condition` pastes the condition pixels back into the videos and the contact
+sheet (`Result.pasted`); the scores are always of the model's own, unpasted output.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class DemoReport:
     seconds: float
     paste_condition: bool = False
     decoder: str = ""  # the decoder that generated, with its config
+    refine_steps: int = 0  # the condition fit's steps (`Pipeline.refine_steps`)
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -89,6 +92,9 @@ class DemoReport:
         lines += [
             f"{self.clips} clip(s) per task, {self.seconds:.1f} s in all; every score is against the ground truth.",
             *(textwrap.wrap(f"Decoder {self.decoder}.", 100) if self.decoder else []),
+            *((f"Generated tokens fitted to the given pixels for {self.refine_steps} step(s) before decoding",
+               "(--refine-steps; the fit reads the condition video, never the ground truth).")
+              if self.refine_steps else ("Tokens decoded as generated (no condition fit: --refine-steps 0).",)),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
             "cond PSNR: over the condition pixels the task was given, to show whether the model keeps them.",
             "Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).",
@@ -106,7 +112,7 @@ class DemoReport:
 
     def to_dict(self) -> dict:
         return {"clips": self.clips, "seconds": self.seconds, "paste_condition": self.paste_condition,
-                "decoder": self.decoder,
+                "decoder": self.decoder, "refine_steps": self.refine_steps,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -142,6 +148,7 @@ def run_demo(
     paste_condition: bool = False,
     shape_classifier: str | Path | None = None,
     decoder: str | None = None,
+    refine_steps: int | None = None,
     **decoder_overrides: Any,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
@@ -149,7 +156,8 @@ def run_demo(
     videos and contact sheet only; the scores are of the model's own output either way.
     `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data).
     `decoder` and `decoder_overrides` replace the experiment's decoder or its config keys
-    (`Pipeline.make_decoder`); the report records the decoder used."""
+    (`Pipeline.make_decoder`); `refine_steps` the condition fit's (`Pipeline`); the report
+    records both."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -157,7 +165,7 @@ def run_demo(
     if clips < 1:
         raise MagvitError(f"clips must be at least 1, got {clips}")
     pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile,
-                                    decoder=decoder, **decoder_overrides)
+                                    decoder=decoder, refine_steps=refine_steps, **decoder_overrides)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:
@@ -217,7 +225,7 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
 
     write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2], paste_condition))
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
-                        describe(pipe.decoder))
+                        describe(pipe.decoder), pipe.refine_steps)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

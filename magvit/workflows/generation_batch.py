@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import torch
 
+from magvit.core import condition_fit
 from magvit.core.live_memory import module_peak_bytes
 from magvit.core.training.distributed import unwrap
 
@@ -43,10 +44,11 @@ class ClipMemory:
     transformer: int  # one forward of the whole sequence
     decode_logits: int  # the decoders' float32 work on one clip's logits
     decode: int
+    refine: int = 0  # the condition fit: a decode with gradients and its backward
 
-    def per_clip(self, guided: bool = False) -> int:
+    def per_clip(self, guided: bool = False, refine: bool = False) -> int:
         transformer = self.transformer * (2 if guided else 1) + self.decode_logits
-        return max(self.encode, transformer, self.decode, 1)
+        return max(self.encode, transformer, self.decode, self.refine if refine else 0, 1)
 
 
 def _per_clip(measure) -> int:
@@ -78,9 +80,16 @@ def _measure(pipe: Any) -> ClipMemory:
     def forward(b: int) -> int:
         return module_peak_bytes(transformer, "forward", torch.zeros(b, length, dtype=torch.long))
 
+    def refine(b: int) -> int:
+        if not condition_fit.can_fit(tokenizer):
+            return 0
+        with torch.inference_mode(False), torch.enable_grad():  # so that autograd keeps the activations
+            vectors = torch.zeros(b, tokenizer.quantizer.dim, *latent, requires_grad=True)
+            return 2 * module_peak_bytes(tokenizer, "decode_latent", vectors)
+
     return ClipMemory(encode=_per_clip(encode), transformer=_per_clip(forward),
                       decode_logits=DECODER_ARRAYS * math.prod(latent) * codebook * 4,
-                      decode=_per_clip(decode))
+                      decode=_per_clip(decode), refine=_per_clip(refine))
 
 
 def free_memory_bytes(device: torch.device) -> int | None:
@@ -96,7 +105,8 @@ def free_memory_bytes(device: torch.device) -> int | None:
 
 
 def auto_batch_size(memory: ClipMemory | None | Callable[[], ClipMemory | None], clips: int,
-                    device: torch.device, *, guided: bool = False, free: int | None = None) -> int:
+                    device: torch.device, *, guided: bool = False, refine: bool = False,
+                    free: int | None = None) -> int:
     """Clips per batch: what fits in the free memory, at most `clips` (and `CPU_BATCH` on a CPU);
     `FALLBACK_BATCH` at most when `memory` is unknown. `memory` may be a function, called only
     when the answer depends on it (measuring costs a second the first time, for torch's imports)."""
@@ -110,5 +120,5 @@ def auto_batch_size(memory: ClipMemory | None | Callable[[], ClipMemory | None],
     free = free_memory_bytes(device) if free is None else free
     if free is None:
         return limit
-    fits = int(free * FREE_FRACTION) // memory.per_clip(guided)
+    fits = int(free * FREE_FRACTION) // memory.per_clip(guided, refine)
     return max(1, min(limit, fits))

@@ -8,8 +8,10 @@
 
 Per batch: the task pads the condition video, the tokenizer turns it into condition tokens z̃,
 the decoder generates the latent tokens from the transformer's logits (prefix `[prompt,
-class]`), and the tokenizer decodes them back to pixels. Everything runs without gradients,
-and one seed reproduces the whole call. `precision` ("auto": bf16 on CUDA and on CPUs with bf16
+class]`), the tokens are fitted to the given pixels (`refine_steps` Adam steps through the
+tokenizer's decoder, `magvit.core.condition_fit`; 0 = off), and the tokenizer decodes them back
+to pixels. Only that fit takes gradients (of the code vectors, not of any weight), and one seed
+reproduces the whole call. `precision` ("auto": bf16 on CUDA and on CPUs with bf16
 instructions, else fp32; or MAGVIT_PRECISION) runs the networks under autocast, the transformer
 from a copy of its weights in that precision; quantizer distances, the decoders' softmax,
 Gumbel noise and schedule stay in fp32.
@@ -27,6 +29,7 @@ import attrs
 import torch
 
 from magvit.api import latent_mask_for
+from magvit.core import condition_fit
 from magvit.core.decoding.model_logits import GuidedPair, PrefixedLogits
 from magvit.core.tokens import build_sequence
 from magvit.core.training.precision import (
@@ -53,7 +56,8 @@ class Result:
     video: torch.Tensor  # (B, 3, T, H, W): the generated clips, in [0, 1]
     tokens: torch.Tensor  # (B, t, h, w): the generated codebook ids
     pixel_mask: torch.Tensor  # (T, H, W) bool: the real condition pixels
-    seconds: dict[str, float]  # wall time of "tokenizer" (encode + decode) and "transformer"
+    seconds: dict[str, float]  # wall time of "tokenizer" (encode, fit, decode) and "transformer"
+    refine_steps: int = 0  # the condition fit's steps (0: the tokens as the decoder generated them)
 
     def side_by_side(self) -> torch.Tensor:
         """(B, 3, T, H, 2W): the condition on the left, the result on the right."""
@@ -70,12 +74,14 @@ class Result:
 
 class Pipeline:
     def __init__(self, bundle: Any, decoder: Any = None, *, precision: str | None = None,
-                 compile: bool = False, **overrides: Any):
+                 compile: bool = False, refine_steps: int | None = None, **overrides: Any):
         """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
         tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
         `make_decoder`; `precision`: "auto" (default), "fp32", "bf16" or "fp16"; `compile`:
         `torch.compile` the transformer and the tokenizer's encoder and decoder with static
-        shapes (the decode loop repeats one shape), capturing CUDA graphs on CUDA."""
+        shapes (the decode loop repeats one shape), capturing CUDA graphs on CUDA;
+        `refine_steps`: the condition fit's steps for tasks with given pixels (None:
+        `condition_fit.STEPS` where the tokenizer has the latent path for it, else 0)."""
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer.eval()
         self.vocab = bundle.vocab
@@ -89,6 +95,20 @@ class Pipeline:
             self.clip_memory()  # measured on the eager modules, before they are wrapped
             self._compile()
         self.decoder = self.make_decoder(decoder, **overrides)
+        self.refine_steps = self._refine_steps(refine_steps)
+
+    def _refine_steps(self, steps: int | None) -> int:
+        if steps is None:
+            return condition_fit.STEPS if condition_fit.can_fit(self.tokenizer) else 0
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise MagvitError(f"refine_steps must be a whole number of at least 0 (0 = off), got {steps!r}")
+        if steps and not condition_fit.can_fit(self.tokenizer):
+            raise MagvitError(
+                f"refine_steps={steps}: this model's tokenizer ({type(self.tokenizer).__name__}) has no latent "
+                f"path to fit tokens through (decode_latent and a quantizer with lookup, nearest_codes and code_bounds); "
+                f"use refine_steps=0 (--refine-steps 0)"
+            )
+        return steps
 
     def _compile(self) -> None:
         mode = "reduce-overhead" if self.device.type == "cuda" else None  # CUDA graphs
@@ -100,12 +120,13 @@ class Pipeline:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
-                        precision: str | None = None, compile: bool = False, **overrides: Any) -> Pipeline:
+                        precision: str | None = None, compile: bool = False, refine_steps: int | None = None,
+                        **overrides: Any) -> Pipeline:
         from magvit.core.training.distributed import resolve_device
         from magvit.workflows.bundle import load_bundle
 
         return cls(load_bundle(path, device=resolve_device(device)), decoder, precision=precision,
-                   compile=compile, **overrides)
+                   compile=compile, refine_steps=refine_steps, **overrides)
 
     @classmethod
     def from_pretrained(cls, name: str | Path, *, device: str = "auto", decoder: Any = None,
@@ -169,33 +190,36 @@ class Pipeline:
     @torch.inference_mode()
     def generate(self, task: str, video: str | Path | torch.Tensor | None = None, *,
                  label: Labels = None, seed: int = 0, samples: int = 1, batch_size: BatchSize = "auto",
-                 decoder: Any = None, progress: bool = False) -> Result:
+                 decoder: Any = None, refine_steps: int | None = None, progress: bool = False) -> Result:
         """Generate `samples` results per input clip (or per label, for a task without one).
 
         `video` is a file, a `(3, T, H, W)` clip or a `(B, 3, T, H, W)` batch at the model's
         clip size; `label` one class for all or one per input; `decoder` overrides the
-        pipeline's for this call (a name or a built decoder); `batch_size` clips run at once,
-        or "auto": as many as fit in the device's free memory (`batch_size_for`). A seed gives
-        the same result for the same batch size.
+        pipeline's for this call (a name or a built decoder); `refine_steps` the pipeline's
+        condition fit for this call (0 = off); `batch_size` clips run at once, or "auto": as many
+        as fit in the device's free memory (`batch_size_for`). A seed gives the same result for
+        the same batch size.
         """
         task_obj = self.task(task)
+        refine = self.refine_steps if refine_steps is None else self._refine_steps(refine_steps)
+        refine = refine if task_obj.has_condition else 0
         clips = self._clips(task, task_obj, video, label)
         labels = self._labels(task, task_obj, label, clips.shape[0])
         clips = clips.repeat_interleave(samples, dim=0)
         labels = None if labels is None else labels.repeat_interleave(samples, dim=0)
         decoder = self.decoder if decoder is None else self.make_decoder(decoder)
         generator = torch.Generator(self.device).manual_seed(seed)
-        batch_size = self.batch_size_for(batch_size, clips.shape[0], decoder)
+        batch_size = self.batch_size_for(batch_size, clips.shape[0], decoder, refine=bool(refine))
         parts = [
             self._generate_batch(task, task_obj, clips[s:s + batch_size],
                                  None if labels is None else labels[s:s + batch_size],
-                                 decoder, generator, progress)
+                                 decoder, generator, refine, progress)
             for s in range(0, clips.shape[0], batch_size)
         ]
         seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
         return Result(task, torch.cat([p.condition for p in parts]),
                       torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
-                      parts[0].pixel_mask, seconds)
+                      parts[0].pixel_mask, seconds, refine)
 
     def clip_memory(self) -> ClipMemory | None:
         """Bytes one more clip costs at each generation stage (measured once, on `meta`; None
@@ -204,12 +228,14 @@ class Pipeline:
             self._clip_memory = clip_memory(self)
         return self._clip_memory
 
-    def batch_size_for(self, batch_size: BatchSize, clips: int, decoder: Any = None) -> int:
+    def batch_size_for(self, batch_size: BatchSize, clips: int, decoder: Any = None, *,
+                       refine: bool = False) -> int:
         """`batch_size` when it is a number, else the clips that fit in free memory at once
-        (at most `clips`; on a CPU at most 8, see `magvit.workflows.generation_batch`)."""
+        (at most `clips`; on a CPU at most 8, see `magvit.workflows.generation_batch`);
+        `refine`: the batch also runs the condition fit (the decoder with gradients)."""
         if batch_size == "auto":
             guided = bool(getattr(decoder or self.decoder, "guidance_scale", 0))
-            return auto_batch_size(self.clip_memory, clips, self.device, guided=guided)
+            return auto_batch_size(self.clip_memory, clips, self.device, guided=guided, refine=refine)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise MagvitError(f"batch_size must be a whole number of at least 1 or \"auto\", got {batch_size!r}")
         return batch_size
@@ -267,11 +293,13 @@ class Pipeline:
             raise MagvitError(f"got {labels.numel()} labels for {batch} input clips; give one or one each")
         return labels
 
-    def _generate_batch(self, name, task, clips, labels, decoder, generator, progress) -> Result:
+    def _generate_batch(self, name, task, clips, labels, decoder, generator, refine, progress) -> Result:
         with inference_autocast(self.device, self.precision):
-            return self._generate_batch_in_precision(name, task, clips, labels, decoder, generator, progress)
+            return self._generate_batch_in_precision(name, task, clips, labels, decoder, generator, refine,
+                                                     progress)
 
-    def _generate_batch_in_precision(self, name, task, clips, labels, decoder, generator, progress) -> Result:
+    def _generate_batch_in_precision(self, name, task, clips, labels, decoder, generator, refine,
+                                     progress) -> Result:
         clock = _Clock(self.device)
         batch, (frames, height, width) = clips.shape[0], self.clip_shape
         latent_shape = tuple(self.tokenizer.latent_shape(frames, height, width))
@@ -302,11 +330,14 @@ class Pipeline:
         transformer_s = clock.lap()
 
         tokens = tokens.view(batch, *latent_shape)
-        video = self.tokenizer.decode(tokens).float().clamp(0, 1)
+        if refine:  # the given pixels are those of `padded` where `pixel_mask` holds
+            tokens, video = condition_fit.fit_to_condition(self.tokenizer, tokens, padded, pixel_mask, steps=refine)
+        else:
+            video = self.tokenizer.decode(tokens).float().clamp(0, 1)
         if not bool(torch.isfinite(video).all()):
             raise MagvitError("the tokenizer decoded NaN pixels; the checkpoint's tokenizer weights are broken")
         return Result(name, padded, video, tokens, pixel_mask.cpu(),
-                      {"tokenizer": encode_s + clock.lap(), "transformer": transformer_s})
+                      {"tokenizer": encode_s + clock.lap(), "transformer": transformer_s}, refine)
 
 
 class _Clock:

@@ -49,6 +49,9 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
                         "instructions, else fp32; or MAGVIT_PRECISION)")
+    p.add_argument("--refine-steps", type=integer(0), metavar="N",
+                   help="steps that fit the generated tokens to the given pixels (default: the pipeline's "
+                        "10, but 0 with --protocol, whose published numbers come without it)")
     p.set_defaults(func=run)
 
 
@@ -109,7 +112,8 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
 
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
-                "protocol": args.protocol, "precision": args.precision, "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+                "protocol": args.protocol, "precision": args.precision, "refine_steps": args.refine_steps,
+                "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
                 "lpips": perceptual.sha256 if perceptual else None}
@@ -122,7 +126,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
         report = evaluate(args.checkpoint, tasks=args.tasks, metrics=tuple(args.metrics), samples=args.samples,
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
                           protocol=protocol(args.protocol) if args.protocol else None,
-                          precision=args.precision,
+                          precision=args.precision, refine_steps=args.refine_steps,
                           batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:

@@ -71,8 +71,9 @@ def run(args) -> int:
                           "strip's pixels already; drop --paste-condition")
     overrides = decoder_overrides(args)
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
-                                    precision=args.precision, compile=args.compile, **overrides)
-    print(f"decoder {describe(pipe.decoder)}")
+                                    precision=args.precision, compile=args.compile,
+                                    refine_steps=args.refine_steps, **overrides)
+    print(f"decoder {describe(pipe.decoder)}; condition fit {pipe.refine_steps} step(s)")
     task = pipe.task(args.task)  # an unknown task fails before any video is read
     if args.paste_condition and not task.has_condition:
         raise MagvitError(f"task {args.task!r} has no condition video, so there are no pixels to "

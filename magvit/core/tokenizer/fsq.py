@@ -53,6 +53,17 @@ class FiniteScalarQuantizer(Quantizer):
         digits = (codes.unsqueeze(-1) // self.basis) % self.count.long()   # (B, t, h, w, D)
         return ((digits.float() - self.half_width) / self.half_width).movedim(-1, 1)
 
+    def nearest_codes(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Each channel of a code-vector-space point rounded to its nearest level (no bound)."""
+        b, _, t, h, w = vectors.shape
+        with full_precision(vectors.device):
+            digits = torch.round(to_rows(vectors).float() * self.half_width) + self.half_width
+            digits = torch.minimum(digits.clamp(min=0), self.count - 1).long()
+            return (digits * self.basis).sum(-1).reshape(b, t, h, w)
+
+    def code_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return -torch.ones_like(self.count), (self.count - 1 - self.half_width) / self.half_width
+
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with full_precision(z.device):
             rows = to_rows(z)

@@ -58,6 +58,10 @@ class LookupFreeQuantizer(Quantizer):
         b, _, t, h, w = z.shape
         return ((to_rows(z) > 0).long() * self.powers).sum(-1).reshape(b, t, h, w)
 
+    def code_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        high = torch.full((self.dim,), float(self.scale), device=self.powers.device)
+        return -high, high
+
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """`(B, t, h, w)` ids -> `(B, K, t, h, w)` code vectors of ±scale."""
         bits = (codes.unsqueeze(-1) // self.powers) % 2  # (B, t, h, w, K)

@@ -59,6 +59,27 @@ class Quantizer(nn.Module):
     Only the vector quantizer has codes to restart; the others have no codebook parameters.
     """
 
+    def nearest_codes(self, vectors: torch.Tensor) -> torch.Tensor:
+        """`(B, dim, t, h, w)` points of the code-vector space (what `lookup` returns, moved) ->
+        `(B, t, h, w)` ids of the nearest code vectors. `codes` does that wherever it quantizes
+        the latent as it stands (nearest codebook row, sign); a quantizer that reshapes the latent
+        first (FSQ's bound) overrides this."""
+        return self.codes(vectors)
+
+    @torch.no_grad()
+    def code_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(dim,)` lowest and highest value of each channel over all code vectors: the box
+        that holds the codebook (read from `lookup`, in chunks; quantizers with a formula for
+        it override this)."""
+        low = high = None
+        for start in range(0, self.codebook_size, 65536):
+            ids = torch.arange(start, min(start + 65536, self.codebook_size), device=self.hits.device)
+            rows = self.lookup(ids.view(1, -1, 1, 1)).float().movedim(1, -1).reshape(-1, self.dim)
+            chunk_low, chunk_high = rows.min(0).values, rows.max(0).values
+            low = chunk_low if low is None else torch.minimum(low, chunk_low)
+            high = chunk_high if high is None else torch.maximum(high, chunk_high)
+        return low, high
+
     codebook_size: int
     dim: int
 

@@ -61,7 +61,7 @@ def fit_to_condition(tokenizer, tokens: torch.Tensor, condition: torch.Tensor, p
         given = pixel_mask.to(condition.device).clone()[None, None]     # (1, 1, T, H, W)
         start = quantizer.lookup(tokens).float().detach()               # (B, dim, t, h, w)
         with torch.no_grad():
-            first = tokenizer.decode_latent(start).float()
+            first = tokenizer.decode_latent(start).float().clone()  # a CUDA graph replay reuses its output
         low, high = (bound.float().to(start.device).view(1, -1, 1, 1, 1) for bound in quantizer.code_bounds())
         vectors = start.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([vectors], lr=lr)

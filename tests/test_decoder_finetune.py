@@ -3,6 +3,8 @@ stage-2 bundle (`magvit export --tokenizer`): the tokens never change."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from generation_fixtures import random_clip, save_tiny_bundle
@@ -195,6 +197,25 @@ def test_export_swaps_in_a_decoder_trained_on_the_same_codes(tmp_path):
     assert a.video.shape == b.video.shape and not torch.equal(a.video, b.video)  # another decoder
     assert b.video.shape == (1, 3, 8, 16, 16) and b.tokens.shape == (1, 4, 4, 4)
     torch.testing.assert_close(b.video, load_tokenizer(checkpoint=decoder).decode(b.tokens))
+
+
+def test_a_swapped_export_of_an_exported_model_keeps_its_cards_scores_and_commands(tmp_path):
+    """Exporting an exported folder again (to swap its decoder) has no run folder to read; the
+    new card takes the cross-entropy table and training commands from the folder's card, and
+    says which tokenizer was swapped in."""
+    source = save_tiny_bundle(tmp_path / "run")
+    (tmp_path / "run" / "command.txt").write_text("magvit train transformer tiny --set train.steps=4\n")
+    (tmp_path / "run" / "eval.json").write_text(json.dumps({"masked_token_ce": {"fp": 3.25, "cg": 4.5}}))
+    assert main(["export", str(source), str(tmp_path / "model")]) == 0
+    first = (tmp_path / "model" / "README.md").read_text()
+    assert "| fp | 3.250 |" in first and "swapped in" not in first
+    decoder = _stage1_checkpoint(tmp_path / "decoder", load_bundle(tmp_path / "model"),
+                                 {"kind": "vq3d", "preset": "tiny", "decoder_channels": 24})
+    assert main(["export", str(tmp_path / "model"), str(tmp_path / "swapped"), "--tokenizer", str(decoder)]) == 0
+    card = (tmp_path / "swapped" / "README.md").read_text()
+    assert "| fp | 3.250 |" in card and "| cg | 4.500 |" in card
+    assert "magvit train transformer tiny --set train.steps=4" in card
+    assert f"The tokenizer is that of `{decoder}`, trained on the same codes and swapped in" in card
 
 
 def test_export_refuses_a_tokenizer_that_would_encode_other_tokens(tmp_path, capsys):

@@ -63,17 +63,50 @@ def model_card(bundle, source: Path, parameters: dict[str, int]) -> str:
         "",
     ]
     scores = _eval_scores(run_dir)
+    commands = (run_dir / COMMAND_FILE).read_text().splitlines() if run_dir and (run_dir / COMMAND_FILE).is_file() else []
+    if run_dir is None:  # an exported folder exported again (a decoder swap): its card knows them
+        scores, commands = _source_card(Path(meta["path"]))
     if scores:
         lines += ["## Held-out masked-token cross-entropy (nats, lower is better)", "",
                   "| task | CE |", "|---|---|"]
         lines += [f"| {task} | {ce:.3f} |" for task, ce in scores.items()]
         lines.append("")
-    commands = (run_dir / COMMAND_FILE).read_text().splitlines() if run_dir and (run_dir / COMMAND_FILE).is_file() else []
     lines += ["## How it was trained", "", "```bash"]
     lines += commands or [f"magvit train transformer {meta.get('experiment_name', exp.run.name)}   "
                           "# the experiment in config.resolved.toml"]
-    lines += ["```", "", "`config.resolved.toml` is the full experiment with the plugin versions used.", ""]
+    lines += ["```", ""]
+    if meta.get("tokenizer_source"):
+        lines += [f"The tokenizer is that of `{meta['tokenizer_source']}`, trained on the same codes and swapped in "
+                  f"with `magvit export ... --tokenizer {meta['tokenizer_source']}`: the transformer and every "
+                  "token are unchanged.", ""]
+    lines += ["`config.resolved.toml` is the full experiment with the plugin versions used.", ""]
     return "\n".join(lines)
+
+
+def _source_card(folder: Path) -> tuple[dict[str, float], list[str]]:
+    """The cross-entropy table and the lines of the training commands' code blocks of the model
+    card in `folder` (an exported model), or nothing where there is none."""
+    card = folder / "README.md"
+    if not card.is_file():
+        return {}, []
+    scores: dict[str, float] = {}
+    commands: list[str] = []
+    section, in_code = "", False
+    for line in card.read_text().splitlines():
+        if line.startswith("## "):
+            section, in_code = line[3:], False
+        elif section.startswith("Held-out masked-token cross-entropy") and line.startswith("| "):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            try:
+                scores[cells[0]] = float(cells[1])
+            except (IndexError, ValueError):
+                continue  # the header and the rule
+        elif section == "How it was trained":
+            if line.startswith("```"):
+                in_code = not in_code
+            elif in_code:
+                commands.append(line)
+    return scores, commands
 
 
 def _eval_scores(run_dir: Path | None) -> dict[str, float]:

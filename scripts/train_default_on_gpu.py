@@ -13,14 +13,19 @@ idle, so several fit at once), and keeps the best tokenizer for stage 2:
 
 With `--init-from BUNDLE` (e.g. `default`) there is no stage 1: the fine-tuning variants
 continue that bundle's transformer on its own tokenizer (`train.init_from`) for the whole
-budget, which is where the bundled default's remaining gaps point (its held-out cross-entropy
-was still falling when its lease ran out).
+budget (the bundled default's held-out cross-entropy was still falling when its lease ran out).
+
+With `--tokenizer RUN` there is no stage 1 either: the transformer variants train from scratch,
+for the whole budget, on a 16-channel tokenizer trained elsewhere (on CPU cores, say: stage 1 of
+this recipe takes 30 min on 2 cores in bf16, stage 2 the hours a GPU saves). Its tokens are not
+the bundle's, so nothing of the bundle carries over.
 
 A run still going at its stage's deadline gets SIGINT, which stops it after the step with a
 checkpoint. The commands each run got are in its `command.txt`; `plan.json` has the steps.
 
     python scripts/train_default_on_gpu.py --out OUT --budget 540
     python scripts/train_default_on_gpu.py --out OUT --budget 540 --init-from default
+    python scripts/train_default_on_gpu.py --out OUT --budget 540 --tokenizer runs/tokenizer --transformers b8
 """
 
 from __future__ import annotations
@@ -179,7 +184,13 @@ def main() -> int:
     parser.add_argument("--init-from", default="", help="no stage 1: fine-tune this stage-2 bundle "
                         "(e.g. default) on its own tokenizer for the whole budget")
     parser.add_argument("--finetunes", default=",".join(FINETUNES))
+    parser.add_argument("--tokenizer", default="", help="no stage 1: train the transformer variants from "
+                        "scratch on this trained tokenizer (a run folder of tiny-flat-gpu-tokenizer with 16 base "
+                        "channels, or of an experiment that extends it) for the whole budget")
     args = parser.parse_args()
+    if args.init_from and args.tokenizer:
+        parser.error("--init-from fine-tunes a bundle on its own tokenizer; --tokenizer starts a new "
+                     "transformer on another: give one of them")
     start = time.time()
     args.magvit = [sys.executable, "-m", "magvit", "--threads", "2"]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -192,8 +203,12 @@ def main() -> int:
             source = [f'tokenizer.checkpoint="{args.init_from}"', f'train.init_from="{args.init_from}"']
             finetunes = {k: FINETUNES[k] for k in args.finetunes.split(",")}
             return 0 if export_all(args, stage_two(args, finetunes, lambda _: [*device, *source], start)) else 1
-        tokenizers = {k: TOKENIZERS[k] for k in args.tokenizers.split(",")}
         transformers = {k: TRANSFORMERS[k] for k in args.transformers.split(",")}
+        if args.tokenizer:
+            args.plan["tokenizer"] = args.tokenizer
+            source = tokenizer_source(args.tokenizer)
+            return 0 if export_all(args, stage_two(args, transformers, lambda _: [*device, *source], start)) else 1
+        tokenizers = {k: TOKENIZERS[k] for k in args.tokenizers.split(",")}
         rates = calibrate(args, "tokenizer", TOKENIZER_EXPERIMENT, tokenizers, lambda _: device, "s1")
         if not rates:
             log("no tokenizer variant runs; stopping")
@@ -218,6 +233,11 @@ def main() -> int:
         args.plan["elapsed_s"] = round(time.time() - start, 1)
         pack(args)
         log(f"done in {time.time() - start:.0f} s")
+
+
+def tokenizer_source(path: str) -> list[str]:
+    """Stage 2's overrides for `--tokenizer`: that checkpoint, with the 16-channel tokenizer's shape."""
+    return [f'tokenizer.checkpoint="{path}"', *(s for s in TOKENIZERS["t16"] if s.startswith(SHAPE_KEYS))]
 
 
 def stage_two(args, variants, extra, start: float) -> dict[str, Path]:

@@ -78,3 +78,15 @@ def test_every_fine_tune_starts_from_the_bundled_default(script, tmp_path):
             for n, s in script.FINETUNES.items()} == {"f128": 128, "f256": 256}
     stage = TransformerStage(exp, tmp_path / "ft", DistContext(torch.device("cpu")))
     assert stage.record["init_from"]["source"] == "default" and stage.record["init_from"]["step"] > 0
+
+
+def test_a_given_tokenizer_is_stage_twos_checkpoint_with_its_shape(script):
+    """`--tokenizer RUN`: the transformer variants load that tokenizer, at 16 base channels, the
+    shape of stage 1's `t16` and of `tiny-flat-cond-tokenizer`."""
+    sets = script.tokenizer_source("runs/cond")
+    assert sets == ['tokenizer.checkpoint="runs/cond"', "tokenizer.base_channels=16"]
+    for name, variant in script.TRANSFORMERS.items():
+        exp = load_experiment(script.TRANSFORMER_EXPERIMENT, [*sets, *variant, 'run.device="cpu"'])
+        assert exp.tokenizer.config.checkpoint == "runs/cond" and exp.tokenizer.config.base_channels == 16, name
+    cond = load_experiment("tiny-flat-cond-tokenizer")
+    assert cond.tokenizer.config.base_channels == 16 and cond.losses["condition_clips"] == 0.5

@@ -39,6 +39,7 @@ def test_shipped_experiment_validates(name):
     ("tiny-flat-gpu-local-decoder", (4, 8, 8), 4375),  # ... a local decoder for the default's codes
     ("tiny-flat-gpu-decoder", (4, 8, 8), 4375),  # ... the default's decoder, trained further
     ("tiny-flat-gpu-decoder-misplaced", (4, 8, 8), 4375),  # ... and on with misplaced tokens
+    ("tiny-flat-cond-tokenizer", (4, 8, 8), 4375),  # the GPU tokenizer, half its clips padded by a task
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
     experiment = load_experiment(name)

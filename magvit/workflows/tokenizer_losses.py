@@ -34,6 +34,10 @@ class TokenizerLosses:
     # and its pixels leave the L2: the decoder learns not to let wrong neighbouring tokens blur
     # the right ones (core/training/misplaced_tokens.py). 0 = off.
     misplaced_tokens: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    # In this fraction of the clips, the clip is replaced by a random conditional task's padded
+    # video of it (what stage 2 encodes: a first frame repeated, a blend, a zero border), so the
+    # tokenizer learns to keep what a task gives (core/training/condition_clips.py). 0 = off.
+    condition_clips: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
 
 
 def tokenizer_losses(section: dict) -> TokenizerLosses:

@@ -36,6 +36,7 @@ from magvit.core.training import (
     unwrap,
     wrap_ddp,
 )
+from magvit.core.training.condition_clips import condition_clips
 from magvit.core.training.misplaced_tokens import kept_pixels, misplace_tokens
 from magvit.errors import MagvitError
 from magvit.workflows.condition_agreement import (
@@ -76,6 +77,8 @@ class TokenizerStage:
         self.dead = 0
         if losses.misplaced_tokens:
             _check_misplacing(self.model, ctx)
+        # `condition_clips`: the conditional tasks whose padded videos replace some clips
+        self.padding_tasks = list(condition_tasks().values()) if losses.condition_clips else []
 
     def _schedule(self, opt):
         return make_lr_scheduler(opt, warmup_steps=self.train.warmup_steps,
@@ -90,6 +93,8 @@ class TokenizerStage:
     # -- one step -----------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
         videos = next(self.batches)["video"].to(self.ctx.device).chunk(self.train.accumulate)
+        if self.padding_tasks:  # the targets too: each replaced clip is reconstructed as padded
+            videos = tuple(self._condition_clips(video, (step, i)) for i, video in enumerate(videos))
         gan_on = self.disc is not None and step >= self.losses.gan_start_step
         self.opt.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
@@ -142,6 +147,14 @@ class TokenizerStage:
             loss = loss + self.losses.gan * g_loss
             metrics["g_gan"] = g_loss.item()
         return loss, recon, aux, metrics
+
+    def _condition_clips(self, video, where: tuple[int, int]):
+        """`video` with `condition_clips` of its clips replaced by a task's padded video of them.
+        Seeded by the step, micro-batch and rank, so a resumed run draws the same clips."""
+        seed = ((self.seed * 1_000_003 + where[0]) * 997 + where[1]) * 131 + self.ctx.rank + 7
+        padded, _ = condition_clips(video, self.losses.condition_clips, self.padding_tasks,
+                                    torch.Generator().manual_seed(seed))
+        return padded
 
     def _misplaced_forward(self, video, where: tuple[int, int]):
         """The forward pass with a box of tokens misplaced in some clips (`misplaced_tokens`), and

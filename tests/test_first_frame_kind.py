@@ -1,0 +1,45 @@
+"""scripts/first_frame_kind.py: the direction it reads off a clip is its class's on true clips,
+and another class's on a first frame moved in that class's direction."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from magvit.core.data.synthetic import SyntheticShapes
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "first_frame_kind.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("first_frame_kind", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_class_steps_are_the_datasets_pixels_per_frame(script):
+    flat = SyntheticShapes(background="flat", per_axis_speed=True)
+    assert script.class_steps(flat) == [(2, 0), (0, 2), (2, 2), (2, -2)]
+    assert script.class_steps(SyntheticShapes(num_classes=2, resolution=64, per_axis_speed=True)) == [(4, 0), (0, 4)]
+
+
+def test_the_direction_of_true_clips_is_their_class_and_of_moved_frames_their_motion(script):
+    config = SyntheticShapes(background="flat", per_axis_speed=True, eval_clips=64)
+    clips = config.make("eval", seed=0)
+    video = torch.stack([clips[i]["video"] for i in range(64)])
+    labels = torch.tensor([clips[i]["label"] for i in range(64)])
+    steps = script.class_steps(config)
+    found = script.direction(video, steps)
+    assert found.shape == (64,) and found.dtype == torch.long
+    assert float((found == labels).float().mean()) >= 0.9  # a bounce inside the first frames is the rest
+    other = (labels + 1) % 4
+    moved = torch.stack([torch.stack([torch.roll(video[b, :, 0], (steps[o][1] * t, steps[o][0] * t), (1, 2))
+                                      for t in range(3)], 1) for b, o in enumerate(other.tolist())])
+    assert moved.shape == (64, 3, 3, 32, 32)
+    # all but the clips whose shapes sit in the border the comparison leaves out
+    assert int((script.direction(moved, steps) == other).sum()) >= 60

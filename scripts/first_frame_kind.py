@@ -12,7 +12,7 @@ stage-2 model (default: the bundled one):
    padded clip (the first frame repeated: what the transformer gets), and of that padded clip's
    first latent frame followed by the true later ones.
 
-    python scripts/first_frame_kind.py                      # 64 demo clips, 8,192 training clips, ~3 min
+    python scripts/first_frame_kind.py                      # 64 demo clips, 8,192 training clips
     python scripts/first_frame_kind.py --checkpoint runs/x --clips 16 --train-clips 1024 --steps 200
 """
 
@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from magvit.core.data.synthetic import MOTION_CLASSES
+from magvit.core.metrics import masked_psnr
 from magvit.pipeline import Pipeline
 
 
@@ -49,11 +50,6 @@ def direction(video: torch.Tensor, steps: list[tuple[int, int]], frames: int = 2
         shifted = torch.roll(first, shifts=(dy * frames, dx * frames), dims=(2, 3))
         errors.append((shifted - later)[..., border:-border, border:-border].pow(2).flatten(1).mean(1))
     return torch.stack(errors, 1).argmin(1)
-
-
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mse = (a - b).pow(2)[:, :, mask].flatten(1).mean(1)
-    return 10 * torch.log10(1 / mse)
 
 
 def kind_probe(frames: torch.Tensor, labels: torch.Tensor, classes: int, steps: int) -> torch.nn.Module:

@@ -14,19 +14,30 @@ stage-2 model (default: the bundled one):
 
     python scripts/first_frame_kind.py                      # 64 demo clips, 8,192 training clips
     python scripts/first_frame_kind.py --checkpoint runs/x --clips 16 --train-clips 1024 --steps 200
+    python scripts/first_frame_kind.py --tokenizer runs/tok   # part 2 alone, on the run's own clips
+    python scripts/first_frame_kind.py --tokenizer default --data-json '{"min_radius": 0.18, "max_radius": 0.26}'
+
+`--tokenizer` (a stage-1 run, or a bundle) measures part 2 alone, for a tokenizer that has no
+transformer yet, on the clips it was trained on; `--data-json` changes fields of those clips
+(`SyntheticShapes`), to ask a tokenizer about clips it never saw.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+import attrs
 import torch
 import torch.nn.functional as F
 
 from magvit.core.data.synthetic import MOTION_CLASSES
-from magvit.core.metrics import masked_psnr
+from magvit.core.metrics import masked_psnr, psnr
 from magvit.pipeline import Pipeline
+from magvit.registry import registries
+from magvit.workflows.tokenizer_data import trained_data
+from magvit.workflows.train_tokenizer import load_tokenizer
 
 
 def class_steps(config) -> list[tuple[int, int]]:
@@ -77,18 +88,42 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--train-clips", type=int, default=8192, help="training clips for the CNN")
     parser.add_argument("--held-out", type=int, default=1024, help="clips the CNN is scored on")
     parser.add_argument("--steps", type=int, default=1500, help="the CNN's training steps")
+    parser.add_argument("--tokenizer", default="", help="the kind part alone, for this tokenizer "
+                        "(a stage-1 run or a bundle) on the clips it was trained on")
+    parser.add_argument("--data-json", default="", help="fields of SyntheticShapes to change, as JSON")
     args = parser.parse_args(argv)
-    pipe = Pipeline.from_checkpoint(args.checkpoint, device="cpu", refine_steps=0)
-    config = pipe.bundle.experiment.data.config
+    source = args.tokenizer or args.checkpoint
+    if args.tokenizer:
+        pipe, tok = None, load_tokenizer(checkpoint=args.tokenizer).float()
+        data_section = trained_data(args.tokenizer)
+    else:
+        pipe = Pipeline.from_checkpoint(args.checkpoint, device="cpu", refine_steps=0)
+        tok, data_section = pipe.tokenizer, pipe.bundle.experiment.data
+    config = getattr(data_section, "config", None)
     if not hasattr(config, "per_axis_speed"):
-        parser.error(f"{args.checkpoint} was not trained on `synthetic` clips; this measures those only")
-    data = pipe.bundle.experiment.data.build()
+        parser.error(f"{source} was not trained on `synthetic` clips; this measures those only")
+    if args.data_json:
+        try:
+            config = attrs.evolve(config, **json.loads(args.data_json))
+        except (ValueError, TypeError) as exc:
+            parser.error(f"--data-json: {exc}")
+    out: dict[str, float] = {}
+    if pipe is not None:
+        out.update(directions(pipe, config, args.clips))
+    fp = pipe.task("fp") if pipe is not None else registries().tasks.create("fp")
+    out.update(kinds_kept(tok, fp, config, args))
+    for name, value in out.items():
+        print(f"{name:<30} {value:8.3f}")
+    return out
+
+
+def directions(pipe: Pipeline, config, clips: int) -> dict[str, float]:
+    """Part 1: how often FP's and CFP's samples move their class's way, and FP's gains."""
     steps = class_steps(config)
     out: dict[str, float] = {}
-
-    demo = data.make("eval", seed=0)
-    video = torch.stack([demo[i]["video"] for i in range(args.clips)])
-    labels = torch.tensor([demo[i]["label"] for i in range(args.clips)])
+    demo = config.make("eval", seed=0)
+    video = torch.stack([demo[i]["video"] for i in range(clips)])
+    labels = torch.tensor([demo[i]["label"] for i in range(clips)])
     out["truth_direction"] = float((direction(video, steps) == labels).float().mean())
     for task in ("fp", "cfp"):
         result = pipe.generate(task, video, label=labels if task == "cfp" else None, seed=0)
@@ -98,19 +133,24 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         out[f"{task}_direction"] = float(right.float().mean())
         out[f"{task}_gain_right"] = float(gain[right].mean()) if right.any() else float("nan")
         out[f"{task}_gain_wrong"] = float(gain[~right].mean()) if (~right).any() else float("nan")
+    return out
 
-    train = data.make("train", seed=0)
+
+def kinds_kept(tok: torch.nn.Module, fp, config, args) -> dict[str, float]:
+    """Part 2: the share of first frames whose kind a CNN trained on true ones still tells, on
+    round trips through `tok` (FP's padded clip is `fp.condition`'s)."""
+    out: dict[str, float] = {}
+    train = config.make("train", seed=0)
     first = args.train_clips
     clips = torch.stack([train[i]["video"] for i in range(first + args.held_out)])
     kinds = torch.tensor([train[i]["label"] for i in range(first + args.held_out)])
     probe = kind_probe(clips[:first, :, 0], kinds[:first], config.num_classes, args.steps)
     held, held_kinds = clips[first:], kinds[first:]
-    tok = pipe.tokenizer
     with torch.no_grad():
         score = lambda frames: float((probe(frames).argmax(1) == held_kinds).float().mean())  # noqa: E731
         decode = lambda tokens: tok.decode(tokens).float().clamp(0, 1)[:, :, 0]  # noqa: E731
         tokens = tok.encode(held)                                   # (B, t, h, w)
-        padded_tokens = tok.encode(pipe.task("fp").condition(held)[0])
+        padded_tokens = tok.encode(fp.condition(held)[0])
         mixed = tokens.clone()
         mixed[:, 0] = padded_tokens[:, 0]
         out["kind_true_frame"] = score(held[:, :, 0])
@@ -118,8 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         out["kind_first_latent_repeated"] = score(decode(tokens[:, :1].expand_as(tokens).contiguous()))
         out["kind_fp_padded_round_trip"] = score(decode(padded_tokens))
         out["kind_padded_first_true_later"] = score(decode(mixed))
-    for name, value in out.items():
-        print(f"{name:<30} {value:8.3f}")
+        out["round_trip_psnr"] = float(psnr(tok.decode(tokens), held).mean())
     return out
 
 

@@ -26,6 +26,11 @@ checkpoint. The commands each run got are in its `command.txt`; `plan.json` has 
     python scripts/train_default_on_gpu.py --out OUT --budget 540
     python scripts/train_default_on_gpu.py --out OUT --budget 540 --init-from default
     python scripts/train_default_on_gpu.py --out OUT --budget 540 --tokenizer runs/tokenizer --transformers b8
+    python scripts/train_default_on_gpu.py --out OUT --budget 540 --recipe big
+
+`--recipe` picks the pair of shipped experiments (`flat`: the bundled default's clips; `big`:
+larger shapes, whose single frames keep their kind through the tokenizer). A `--tokenizer` run
+trained on other clips than the recipe's stage 2 draws is refused before anything starts.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ from magvit.core.training.loggers import METRICS_FILE, read_metrics
 
 TOKENIZER_EXPERIMENT = "tiny-flat-gpu-tokenizer"
 TRANSFORMER_EXPERIMENT = "tiny-flat-gpu"
+# --recipe -> (stage-1 experiment, stage-2 experiment); both of a pair draw the same clips
+RECIPES = {
+    "flat": (TOKENIZER_EXPERIMENT, TRANSFORMER_EXPERIMENT),   # the bundled default's
+    "big": ("tiny-big-gpu-tokenizer", "tiny-big-gpu"),         # larger shapes (magvit/weights/README.md)
+}
 # variant -> overrides; the tokenizer's shape overrides are passed on to stage 2
 TOKENIZERS = {
     "t32": ["tokenizer.base_channels=32", "train.lr=2e-3"],
@@ -179,6 +189,8 @@ def main() -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--calibration-steps", type=int, default=300)
     parser.add_argument("--share", type=float, default=0.45, help="stage 1's share of the training time")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="flat",
+                        help="the pair of shipped experiments to train (their clips differ)")
     parser.add_argument("--tokenizers", default=",".join(TOKENIZERS))
     parser.add_argument("--transformers", default=",".join(TRANSFORMERS))
     parser.add_argument("--init-from", default="", help="no stage 1: fine-tune this stage-2 bundle "
@@ -191,11 +203,18 @@ def main() -> int:
     if args.init_from and args.tokenizer:
         parser.error("--init-from fine-tunes a bundle on its own tokenizer; --tokenizer starts a new "
                      "transformer on another: give one of them")
+    args.s1_experiment, args.s2_experiment = RECIPES[args.recipe]
+    if args.tokenizer:
+        differences = tokenizer_data_differences(args.s2_experiment, args.tokenizer)
+        if differences:
+            parser.error(f"--tokenizer {args.tokenizer} was trained on other clips than "
+                         f"{args.s2_experiment} draws ({'; '.join(differences)}); give the --recipe "
+                         "whose stage 1 trained it")
     start = time.time()
     args.magvit = [sys.executable, "-m", "magvit", "--threads", "2"]
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    args.plan = {"budget_s": args.budget, "device": args.device}
+    args.plan = {"budget_s": args.budget, "device": args.device, "recipe": args.recipe}
     device = [f'run.device="{args.device}"']
     try:
         if args.init_from:
@@ -209,13 +228,13 @@ def main() -> int:
             source = tokenizer_source(args.tokenizer)
             return 0 if export_all(args, stage_two(args, transformers, lambda _: [*device, *source], start)) else 1
         tokenizers = {k: TOKENIZERS[k] for k in args.tokenizers.split(",")}
-        rates = calibrate(args, "tokenizer", TOKENIZER_EXPERIMENT, tokenizers, lambda _: device, "s1")
+        rates = calibrate(args, "tokenizer", args.s1_experiment, tokenizers, lambda _: device, "s1")
         if not rates:
             log("no tokenizer variant runs; stopping")
             return 1
         # left after stage 1: stage 2's calibration (~45 s), exports and packing (~30 s)
         left = args.budget - (time.time() - start) - 75
-        runs = train(args, "tokenizer", TOKENIZER_EXPERIMENT, tokenizers, rates,
+        runs = train(args, "tokenizer", args.s1_experiment, tokenizers, rates,
                      lambda _: device, left * args.share, "s1")
         scores = {name: last_eval(runs[name]).get("psnr", float("-inf")) for name in rates}
         args.plan["s1_psnr"] = scores
@@ -240,11 +259,19 @@ def tokenizer_source(path: str) -> list[str]:
     return [f'tokenizer.checkpoint="{path}"', *(s for s in TOKENIZERS["t16"] if s.startswith(SHAPE_KEYS))]
 
 
+def tokenizer_data_differences(experiment: str, tokenizer: str) -> list[str]:
+    """How the clips `tokenizer` was trained on differ from those stage 2's `experiment` draws."""
+    from magvit.registry.experiment import load_experiment
+    from magvit.workflows.tokenizer_data import data_differences
+
+    return data_differences(load_experiment(experiment, tokenizer_source(tokenizer)))
+
+
 def stage_two(args, variants, extra, start: float) -> dict[str, Path]:
     """Calibrate and train the stage-2 variants in what is left of the budget."""
-    rates = calibrate(args, "transformer", TRANSFORMER_EXPERIMENT, variants, extra, "s2")
+    rates = calibrate(args, "transformer", args.s2_experiment, variants, extra, "s2")
     left = args.budget - (time.time() - start) - 30
-    return train(args, "transformer", TRANSFORMER_EXPERIMENT, variants, rates, extra, left, "s2") if rates else {}
+    return train(args, "transformer", args.s2_experiment, variants, rates, extra, left, "s2") if rates else {}
 
 
 def export_all(args, runs: dict[str, Path]) -> bool:

@@ -43,3 +43,36 @@ def test_the_direction_of_true_clips_is_their_class_and_of_moved_frames_their_mo
     assert moved.shape == (64, 3, 3, 32, 32)
     # all but the clips whose shapes sit in the border the comparison leaves out
     assert int((script.direction(moved, steps) == other).sum()) >= 60
+
+
+def test_a_tokenizer_alone_gets_the_kind_part_on_its_own_clips_or_changed_ones(script, tmp_path, capsys):
+    """`--tokenizer RUN`: no transformer, so no direction part; the clips are the run's own, and
+    `--data-json` changes them (here the radii, which a tokenizer run records)."""
+    import tomli_w
+
+    import magvit
+    from magvit.core.training import save_checkpoint
+
+    torch.manual_seed(0)
+    section = {"kind": "vq3d", "preset": "tiny", "codebook_size": 64, "embedding_dim": 8}
+    tokenizer = magvit.registries().tokenizers.create("vq3d", preset="tiny", codebook_size=64, embedding_dim=8)
+    data = {"kind": "synthetic", "background": "flat", "per_axis_speed": True, "min_radius": 0.2,
+            "max_radius": 0.3, "eval_clips": 8}
+    run = tmp_path / "tok"
+    save_checkpoint(run, 1, weights={"model": tokenizer.state_dict()}, state={},
+                    files={"config.resolved.toml": tomli_w.dumps({"data": data, "tokenizer": section})})
+    small = ["--tokenizer", str(run), "--train-clips", "64", "--held-out", "32", "--steps", "3"]
+    out = script.main(small)
+    assert set(out) == {"kind_true_frame", "kind_moving_round_trip", "kind_first_latent_repeated",
+                        "kind_fp_padded_round_trip", "kind_padded_first_true_later", "round_trip_psnr"}
+    assert all(0 <= v <= 1 for k, v in out.items() if k.startswith("kind_"))
+    assert 0 < out["round_trip_psnr"] < 40  # a random tokenizer: a poor, finite round trip
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].split() == ["kind_true_frame", f"{out['kind_true_frame']:.3f}"]
+    # other clips: the same call on the dataset's own radii scores other frames
+    other = script.main([*small, "--data-json", '{"min_radius": 0.1, "max_radius": 0.16}'])
+    assert other["round_trip_psnr"] != out["round_trip_psnr"]
+    with pytest.raises(SystemExit) as exit_info:
+        script.main([*small, "--data-json", '{"radius": 0.2}'])
+    assert exit_info.value.code == 2
+    assert "--data-json: " in capsys.readouterr().err

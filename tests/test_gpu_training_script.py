@@ -90,3 +90,51 @@ def test_a_given_tokenizer_is_stage_twos_checkpoint_with_its_shape(script):
         assert exp.tokenizer.config.checkpoint == "runs/cond" and exp.tokenizer.config.base_channels == 16, name
     cond = load_experiment("tiny-flat-cond-tokenizer")
     assert cond.tokenizer.config.base_channels == 16 and cond.losses["condition_clips"] == 0.5
+
+
+def test_each_recipe_is_a_stage_pair_drawing_the_same_clips(script):
+    """`--recipe`: stage 2 reads the run its stage-1 experiment writes, on clips drawn alike;
+    `big` differs from `flat` in the shapes' radii alone."""
+    import attrs
+
+    drawn = {}
+    for name, (stage1, stage2) in script.RECIPES.items():
+        tok, trans = load_experiment(stage1), load_experiment(stage2)
+        assert trans.tokenizer.config.checkpoint == f"runs/{stage1}", name
+        assert tok.transformer is None and trans.transformer is not None, name
+        sizes = ("train_clips", "eval_clips")
+        drawn[name] = {k: v for k, v in attrs.asdict(trans.data.config).items() if k not in sizes}
+        assert drawn[name] == {k: v for k, v in attrs.asdict(tok.data.config).items() if k not in sizes}, name
+    assert script.RECIPES["flat"] == (script.TOKENIZER_EXPERIMENT, script.TRANSFORMER_EXPERIMENT)
+    changed = {k: (drawn["flat"][k], drawn["big"][k]) for k in drawn["flat"] if drawn["flat"][k] != drawn["big"][k]}
+    assert changed == {"min_radius": (0.10, 0.18), "max_radius": (0.16, 0.26)}
+
+
+def test_a_tokenizer_of_other_clips_than_the_recipes_is_refused_before_anything_runs(script, tmp_path,
+                                                                                      monkeypatch, capsys):
+    import tomli_w
+
+    import magvit
+    from magvit.core.training import save_checkpoint
+
+    tokenizer = magvit.registries().tokenizers.create("vq3d", preset="tiny")
+    data = load_experiment("tiny-flat-gpu-tokenizer").data
+    raw = {"data": {"kind": data.kind, "frames": 8, "resolution": 32, "num_classes": 4, "background": "flat",
+                    "per_axis_speed": True, "train_clips": 65536}}
+    run = tmp_path / "flat-tok"
+    save_checkpoint(run, 1, weights={"model": tokenizer.state_dict()}, state={},
+                    files={"config.resolved.toml": tomli_w.dumps(raw)})
+    assert script.tokenizer_data_differences("tiny-flat-gpu", str(run)) == []
+    assert script.tokenizer_data_differences("tiny-big-gpu", str(run)) == [
+        "data.max_radius: 0.26 here, 0.16 in the tokenizer's run",
+        "data.min_radius: 0.18 here, 0.1 in the tokenizer's run"]
+    out = tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["train_default_on_gpu.py", "--out", str(out), "--recipe", "big",
+                                     "--tokenizer", str(run)])
+    with pytest.raises(SystemExit) as exit_info:
+        script.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--tokenizer {run} was trained on other clips than tiny-big-gpu draws" in err
+    assert "data.min_radius: 0.18 here, 0.1 in the tokenizer's run" in err and "give the --recipe" in err
+    assert not out.exists()  # refused before the output folder is made

@@ -40,6 +40,8 @@ def test_shipped_experiment_validates(name):
     ("tiny-flat-gpu-decoder", (4, 8, 8), 4375),  # ... the default's decoder, trained further
     ("tiny-flat-gpu-decoder-misplaced", (4, 8, 8), 4375),  # ... and on with misplaced tokens
     ("tiny-flat-cond-tokenizer", (4, 8, 8), 4375),  # the GPU tokenizer, half its clips padded by a task
+    ("tiny-big-gpu-tokenizer", (4, 8, 8), 4375),  # the GPU tokenizer on larger shapes
+    ("tiny-big-gpu-decoder", (4, 8, 8), 4375),  # ... its decoder, trained further
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
     experiment = load_experiment(name)
@@ -56,8 +58,8 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "tiny-flat-local",
-                                  "tiny-flat-local-long", "tiny-flat-gpu", "tiny-grid", "bair-mt8", "ucf101-cg",
-                                  "ucf101-cg-lfq"])
+                                  "tiny-flat-local-long", "tiny-flat-gpu", "tiny-big-gpu", "tiny-grid", "bair-mt8",
+                                  "ucf101-cg", "ucf101-cg-lfq"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with
     the same tokenizer section (quantizer included) apart from the checkpoint."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -43,6 +44,7 @@ from magvit.workflows.init_from import init_transformer
 from magvit.workflows.stage2_data import training_clips
 from magvit.workflows.stage2_layout import require_sections, stage2_layout
 from magvit.workflows.token_memo import TokenMemo
+from magvit.workflows.tokenizer_data import data_warning
 
 EVAL_FILE = "eval.json"
 TASK_LOSS_SMOOTHING = 0.8  # the per-task loss shown in the progress bar is an EMA over its steps
@@ -74,6 +76,9 @@ class TransformerStage:
         self.exp, self.run_dir, self.ctx, self.device = exp, Path(run_dir), ctx, ctx.device
         self.data = exp.data.build()
         self.tokenizer = frozen_tokenizer(exp, self.device)
+        warning = data_warning(exp)
+        if warning and ctx.is_main:
+            print(warning, file=sys.stderr)
         self.tasks = {name: entry.task.build() for name, entry in exp.tasks.items()}
         self.layout = stage2_layout(exp, self.tokenizer, self.data, self.tasks)
         self.vocab = self.layout.vocab

@@ -48,19 +48,11 @@ def test_the_direction_of_true_clips_is_their_class_and_of_moved_frames_their_mo
 def test_a_tokenizer_alone_gets_the_kind_part_on_its_own_clips_or_changed_ones(script, tmp_path, capsys):
     """`--tokenizer RUN`: no transformer, so no direction part; the clips are the run's own, and
     `--data-json` changes them (here the radii, which a tokenizer run records)."""
-    import tomli_w
+    from test_tokenizer_data import tokenizer_run
 
-    import magvit
-    from magvit.core.training import save_checkpoint
-
-    torch.manual_seed(0)
-    section = {"kind": "vq3d", "preset": "tiny", "codebook_size": 64, "embedding_dim": 8}
-    tokenizer = magvit.registries().tokenizers.create("vq3d", preset="tiny", codebook_size=64, embedding_dim=8)
     data = {"kind": "synthetic", "background": "flat", "per_axis_speed": True, "min_radius": 0.2,
             "max_radius": 0.3, "eval_clips": 8}
-    run = tmp_path / "tok"
-    save_checkpoint(run, 1, weights={"model": tokenizer.state_dict()}, state={},
-                    files={"config.resolved.toml": tomli_w.dumps({"data": data, "tokenizer": section})})
+    run = tokenizer_run(tmp_path / "tok", data)
     small = ["--tokenizer", str(run), "--train-clips", "64", "--held-out", "32", "--steps", "3"]
     out = script.main(small)
     assert set(out) == {"kind_true_frame", "kind_moving_round_trip", "kind_first_latent_repeated",

@@ -112,18 +112,10 @@ def test_each_recipe_is_a_stage_pair_drawing_the_same_clips(script):
 
 def test_a_tokenizer_of_other_clips_than_the_recipes_is_refused_before_anything_runs(script, tmp_path,
                                                                                       monkeypatch, capsys):
-    import tomli_w
+    from test_tokenizer_data import tokenizer_run
 
-    import magvit
-    from magvit.core.training import save_checkpoint
-
-    tokenizer = magvit.registries().tokenizers.create("vq3d", preset="tiny")
-    data = load_experiment("tiny-flat-gpu-tokenizer").data
-    raw = {"data": {"kind": data.kind, "frames": 8, "resolution": 32, "num_classes": 4, "background": "flat",
-                    "per_axis_speed": True, "train_clips": 65536}}
-    run = tmp_path / "flat-tok"
-    save_checkpoint(run, 1, weights={"model": tokenizer.state_dict()}, state={},
-                    files={"config.resolved.toml": tomli_w.dumps(raw)})
+    run = tokenizer_run(tmp_path / "flat-tok", {"kind": "synthetic", "frames": 8, "resolution": 32, "num_classes": 4,
+                                                "background": "flat", "per_axis_speed": True, "train_clips": 65536})
     assert script.tokenizer_data_differences("tiny-flat-gpu", str(run)) == []
     assert script.tokenizer_data_differences("tiny-big-gpu", str(run)) == [
         "data.max_radius: 0.26 here, 0.16 in the tokenizer's run",

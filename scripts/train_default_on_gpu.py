@@ -26,11 +26,12 @@ checkpoint. The commands each run got are in its `command.txt`; `plan.json` has 
     python scripts/train_default_on_gpu.py --out OUT --budget 540
     python scripts/train_default_on_gpu.py --out OUT --budget 540 --init-from default
     python scripts/train_default_on_gpu.py --out OUT --budget 540 --tokenizer runs/tokenizer --transformers b8
-    python scripts/train_default_on_gpu.py --out OUT --budget 540 --recipe big
+    python scripts/train_default_on_gpu.py --out OUT --budget 540 --recipe mass
 
 `--recipe` picks the pair of shipped experiments (`flat`: the bundled default's clips; `big`:
-larger shapes, whose single frames keep their kind through the tokenizer). A `--tokenizer` run
-trained on other clips than the recipe's stage 2 draws is refused before anything starts.
+larger shapes, and `mass`: shape kinds told apart by where their mass lies, whose single frames
+keep their kind through the tokenizer). A `--tokenizer` run trained on other clips than the
+recipe's stage 2 draws is refused before anything starts.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ TRANSFORMER_EXPERIMENT = "tiny-flat-gpu"
 RECIPES = {
     "flat": (TOKENIZER_EXPERIMENT, TRANSFORMER_EXPERIMENT),   # the bundled default's
     "big": ("tiny-big-gpu-tokenizer", "tiny-big-gpu"),         # larger shapes (magvit/weights/README.md)
+    "mass": ("tiny-mass-gpu-tokenizer", "tiny-mass-gpu"),      # shape kinds told apart by mass (ditto)
 }
 # variant -> overrides; the tokenizer's shape overrides are passed on to stage 2
 TOKENIZERS = {

@@ -94,7 +94,7 @@ def test_a_given_tokenizer_is_stage_twos_checkpoint_with_its_shape(script):
 
 def test_each_recipe_is_a_stage_pair_drawing_the_same_clips(script):
     """`--recipe`: stage 2 reads the run its stage-1 experiment writes, on clips drawn alike;
-    `big` differs from `flat` in the shapes' radii alone."""
+    `big` differs from `flat` in the shapes' radii alone, `mass` in the shape kinds alone."""
     import attrs
 
     drawn = {}
@@ -108,6 +108,9 @@ def test_each_recipe_is_a_stage_pair_drawing_the_same_clips(script):
     assert script.RECIPES["flat"] == (script.TOKENIZER_EXPERIMENT, script.TRANSFORMER_EXPERIMENT)
     changed = {k: (drawn["flat"][k], drawn["big"][k]) for k in drawn["flat"] if drawn["flat"][k] != drawn["big"][k]}
     assert changed == {"min_radius": (0.10, 0.18), "max_radius": (0.16, 0.26)}
+    changed = {k: (drawn["flat"][k], drawn["mass"][k]) for k in drawn["flat"] if drawn["flat"][k] != drawn["mass"][k]}
+    assert changed == {"kinds": ("contour", "mass")}
+    assert sorted(script.RECIPES) == ["big", "flat", "mass"]
 
 
 def test_a_tokenizer_of_other_clips_than_the_recipes_is_refused_before_anything_runs(script, tmp_path,

@@ -42,6 +42,8 @@ def test_shipped_experiment_validates(name):
     ("tiny-flat-cond-tokenizer", (4, 8, 8), 4375),  # the GPU tokenizer, half its clips padded by a task
     ("tiny-big-gpu-tokenizer", (4, 8, 8), 4375),  # the GPU tokenizer on larger shapes
     ("tiny-big-gpu-decoder", (4, 8, 8), 4375),  # ... its decoder, trained further
+    ("tiny-mass-gpu-tokenizer", (4, 8, 8), 4375),  # the GPU tokenizer on shape kinds told apart by mass
+    ("tiny-mass-gpu-decoder", (4, 8, 8), 4375),  # ... its decoder, trained further
 ])
 def test_cpu_tokenizer_grid(name, tokens, codes):
     experiment = load_experiment(name)
@@ -58,7 +60,7 @@ def test_cpu_tokenizer_grid(name, tokens, codes):
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-lfq", "tiny-fsq", "tiny-fsq-local", "tiny-flat", "tiny-flat-local",
-                                  "tiny-flat-local-long", "tiny-flat-gpu", "tiny-big-gpu", "tiny-grid", "bair-mt8",
+                                  "tiny-flat-local-long", "tiny-flat-gpu", "tiny-big-gpu", "tiny-mass-gpu", "tiny-grid", "bair-mt8",
                                   "ucf101-cg", "ucf101-cg-lfq"])
 def test_stage2_reads_the_run_its_stage1_experiment_writes(name):
     """`magvit train tokenizer X` writes runs/X; the stage-2 experiment must point there, with

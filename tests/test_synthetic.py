@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import magvit
-from magvit.core.data.synthetic import MOTION_CLASSES, SyntheticShapes
+from magvit.core.data.synthetic import MOTION_CLASSES, SHAPE_SETS, SyntheticShapes
 from magvit.errors import ConfigError, MagvitError
 from magvit.registry.experiment import validate_experiment
 
@@ -219,3 +219,46 @@ def test_grid_starts_differ_between_clips_and_a_grid_too_coarse_is_refused():
         SyntheticShapes(grid=16)
     with pytest.raises(ConfigError, match="grid"):
         magvit.registries().datasets.create("synthetic", grid=-1)
+
+
+def _mask_stats(video: torch.Tensor) -> tuple[float, float, float]:
+    """(width / height of the bright pixels' bounding box, the share of that box they fill, area
+    in pixels) in the first frame of a clip holding one shape."""
+    mask = video[:, 0].amax(0) > 0.55  # shapes >= 0.75, background <= 0.35
+    rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+    height, width = int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+    return width / height, float(mask.sum()) / (width * height), float(mask.sum())
+
+
+def test_mass_kinds_are_told_apart_by_where_their_mass_lies_and_move_like_the_contour_kinds():
+    """`kinds = "mass"`: disk, wide bar, tall bar, cross. Each class keeps its direction and every
+    random draw (position, radius, colour, background), so only the drawn outline changes."""
+    assert SHAPE_SETS["mass"] == ("disk", "wide bar", "tall bar", "cross")
+    assert SHAPE_SETS["contour"] == tuple(kind for kind, _ in MOTION_CLASSES)
+    contour = SyntheticShapes(resolution=64, min_shapes=1, max_shapes=1, background="flat",
+                              min_radius=0.12, max_radius=0.12)
+    mass = attrs.evolve(contour, kinds="mass")
+    assert contour.kinds == "contour" and SyntheticShapes().kinds == "contour"
+    seen = {}
+    for i in range(40):
+        a, b = contour.make("eval")[i], mass.make("eval")[i]
+        assert a["label"] == b["label"] and a["video"].shape == b["video"].shape == (3, 8, 64, 64)
+        assert torch.equal(a["video"][:, :, 0, 0], b["video"][:, :, 0, 0])  # the same background
+        centres_a, centres_b = shape_centres(a["video"]), shape_centres(b["video"])
+        if centres_a.sub(32).abs().max() < 20 and centres_b.sub(32).abs().max() < 20:
+            assert torch.allclose(centres_a, centres_b, atol=0.6), i  # the same path (thresholded masks: within a pixel)
+        aspect, fill, area = _mask_stats(b["video"])
+        seen.setdefault(b["label"], []).append((aspect, fill, area))
+    assert sorted(seen) == [0, 1, 2, 3]
+    radius = 0.12 * 64  # 7.7 pixels
+    for aspect, fill, area in seen[0]:  # disk of 0.9 r: round, fills ~pi/4 of its box
+        assert 0.85 < aspect < 1.18 and 0.7 < fill < 0.9
+        assert area == pytest.approx(math.pi * (0.9 * radius) ** 2, rel=0.2)
+    for aspect, fill, _ in seen[1]:  # wide bar, 2.5 r x 1 r (less where a wall cuts it)
+        assert aspect > 1.6 and fill > 0.9
+    for aspect, fill, _ in seen[2]:  # tall bar
+        assert aspect < 1 / 1.6 and fill > 0.9
+    for aspect, fill, _ in seen[3]:  # cross: square box, arms fill ~60% of it
+        assert 0.8 < aspect < 1.25 and 0.45 < fill < 0.72
+    with pytest.raises(ConfigError, match="kinds"):
+        magvit.registries().datasets.create("synthetic", kinds="blobs")

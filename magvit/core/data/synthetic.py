@@ -6,8 +6,13 @@ the same clips on any machine and in any worker, and the train and eval splits n
 How a clip is made:
 
 1. Pick the class `c`. The class fixes both the shape kind and its direction of motion:
-   0 circle moving right, 1 square moving down, 2 diamond moving down-right, 3 ring moving
-   up-right (`num_classes` < 4 uses the first ones; 0 draws any kind and labels it -1).
+   0 moves right, 1 down, 2 down-right, 3 up-right (`num_classes` < 4 uses the first ones; 0
+   draws any kind and labels it -1). `kinds` picks the four shape kinds:
+   - `"contour"`: circle, square, diamond, ring, told apart by their outlines;
+   - `"mass"`: disk, wide bar, tall bar, cross, told apart by where their mass lies, which a
+     coarse or blurred view of one frame still shows (the bars reach 1.25 radii along their
+     long axis and the cross's arms 1.1, so like the diamond they may cross a wall a little
+     before they bounce).
 2. Paint a background: a vertical gradient between two dark random colours
    (`background = "gradient"`), or one flat dark colour (`"flat"`).
 3. Place 2 to 3 shapes of kind `c` (`min_shapes`, `max_shapes`), each with a random bright
@@ -49,6 +54,11 @@ MOTION_CLASSES = (
     ("diamond", (math.sqrt(0.5), math.sqrt(0.5))),
     ("ring", (math.sqrt(0.5), -math.sqrt(0.5))),
 )
+# the shape kinds of each `kinds` set, in class order (the directions are MOTION_CLASSES')
+SHAPE_SETS = {
+    "contour": tuple(kind for kind, _ in MOTION_CLASSES),
+    "mass": ("disk", "wide bar", "tall bar", "cross"),
+}
 
 
 def _positive(_instance, attribute, value):
@@ -81,6 +91,7 @@ class SyntheticShapes:
     per_axis_speed: bool = False
     edge: float = attrs.field(default=1.0, validator=_positive)  # anti-aliased edge width, in pixels
     grid: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # pixels; 0: any position
+    kinds: str = attrs.field(default="contour", validator=attrs.validators.in_(tuple(SHAPE_SETS)))
 
     def __attrs_post_init__(self) -> None:
         if self.max_shapes < self.min_shapes:
@@ -120,9 +131,8 @@ class SyntheticShapesDataset(Dataset):
             raise IndexError(f"clip {index} out of range for {self.size} {self.split} clips")
         cfg = self.config
         g = item_generator("synthetic", self.split, self.seed, index)
-        kinds = cfg.num_classes or len(MOTION_CLASSES)
-        label = int(torch.randint(kinds, (), generator=g))
-        shape, direction = MOTION_CLASSES[label]
+        label = int(torch.randint(cfg.num_classes or len(MOTION_CLASSES), (), generator=g))
+        shape, direction = SHAPE_SETS[cfg.kinds][label], MOTION_CLASSES[label][1]
         if cfg.per_axis_speed:
             direction = tuple(math.copysign(1.0, d) if d else 0.0 for d in direction)
         video = self._background(g).expand(cfg.frames, 3, -1, -1).clone()
@@ -185,4 +195,20 @@ def _signed_distance(shape: str, dx: torch.Tensor, dy: torch.Tensor, radius: flo
         return torch.maximum(dx.abs(), dy.abs()) - 0.85 * radius
     if shape == "diamond":
         return (dx.abs() + dy.abs() - 1.2 * radius) * math.sqrt(0.5)
-    return (torch.hypot(dx, dy) - 0.7 * radius).abs() - 0.3 * radius  # ring
+    if shape == "ring":
+        return (torch.hypot(dx, dy) - 0.7 * radius).abs() - 0.3 * radius
+    if shape == "disk":
+        return torch.hypot(dx, dy) - 0.9 * radius
+    if shape == "wide bar":
+        return _box(dx, dy, 1.25 * radius, 0.5 * radius)
+    if shape == "tall bar":
+        return _box(dx, dy, 0.5 * radius, 1.25 * radius)
+    if shape == "cross":
+        arms = _box(dx, dy, 1.1 * radius, 0.4 * radius), _box(dx, dy, 0.4 * radius, 1.1 * radius)
+        return torch.minimum(*arms)
+    raise ValueError(f"unknown shape kind {shape!r}")
+
+
+def _box(dx: torch.Tensor, dy: torch.Tensor, half_width: float, half_height: float) -> torch.Tensor:
+    """Chebyshev-style distance outside an axis-aligned box (exact inside; enough for the edge)."""
+    return torch.maximum(dx.abs() - half_width, dy.abs() - half_height)

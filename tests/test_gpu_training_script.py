@@ -106,10 +106,11 @@ def test_each_recipe_is_a_stage_pair_drawing_the_same_clips(script):
         drawn[name] = {k: v for k, v in attrs.asdict(trans.data.config).items() if k not in sizes}
         assert drawn[name] == {k: v for k, v in attrs.asdict(tok.data.config).items() if k not in sizes}, name
     assert script.RECIPES["flat"] == (script.TOKENIZER_EXPERIMENT, script.TRANSFORMER_EXPERIMENT)
-    changed = {k: (drawn["flat"][k], drawn["big"][k]) for k in drawn["flat"] if drawn["flat"][k] != drawn["big"][k]}
-    assert changed == {"min_radius": (0.10, 0.18), "max_radius": (0.16, 0.26)}
-    changed = {k: (drawn["flat"][k], drawn["mass"][k]) for k in drawn["flat"] if drawn["flat"][k] != drawn["mass"][k]}
-    assert changed == {"kinds": ("contour", "mass")}
+    def changed(recipe):  # key -> (flat's value, the recipe's) where the two draw clips differently
+        return {k: (v, drawn[recipe][k]) for k, v in drawn["flat"].items() if v != drawn[recipe][k]}
+
+    assert changed("big") == {"min_radius": (0.10, 0.18), "max_radius": (0.16, 0.26)}
+    assert changed("mass") == {"kinds": ("contour", "mass")}
     assert sorted(script.RECIPES) == ["big", "flat", "mass"]
 
 

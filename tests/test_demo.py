@@ -228,6 +228,25 @@ def test_the_condition_fit_is_on_by_default_and_recorded(bundle_dir, demo, tmp_p
     assert json.loads((tmp_path / "results.json").read_text())["refine_steps"] == 0
 
 
+def test_the_class_search_runs_fp_through_cfp_by_default_and_is_recorded(bundle_dir, demo, tmp_path, capsys):
+    saved = json.loads((demo.out_dir / "results.json").read_text())
+    assert saved["class_search"] == demo.class_search_per_class == 2
+    assert saved["class_search_twins"] == demo.class_search == {"fp": "cfp"}
+    table = " ".join(demo.table().split())
+    fp = next(r for r in demo.rows if r.task == "fp")
+    assert ("fp: the best of 2 cfp sample(s) per class by the given pixels (--class-search; 0 = off); the kept "
+            f"sample has the clip's own class in {fp.class_match:.1%} of the clips.") in table
+    assert fp.class_match in (0.0, 0.5, 1.0)                   # 2 held-out clips
+    assert [r.task for r in demo.rows if r.class_match is not None] == ["fp"]
+    args = ["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1"]
+    assert main([*args, "--class-search", "0"]) == 0
+    assert "--class-search" not in capsys.readouterr().out
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert (record["class_search"], record["class_search_twins"]) == (0, {})
+    assert main([*args, "--class-search", "-1"]) == 2
+    assert "argument --class-search: must be at least 0, got -1" in capsys.readouterr().err
+
+
 def test_cli_demo_on_a_missing_checkpoint_exits_2(tmp_path, capsys):
     assert main(["demo", "--checkpoint", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

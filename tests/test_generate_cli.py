@@ -46,6 +46,16 @@ def test_refine_steps_set_the_condition_fit(checkpoint, clip_file, tmp_path, cap
     assert plain.shape == fitted.shape == (3, 8, 16, 16)
 
 
+def test_fp_runs_by_the_class_search_unless_it_is_turned_off(checkpoint, clip_file, tmp_path, capsys):
+    out = tmp_path / "fp.mp4"
+    assert generate(checkpoint, "--task", "fp", "--input", str(clip_file), "--output", str(out)) == 0
+    assert "; class search: the best of 2 cfp sample(s) a class" in capsys.readouterr().out
+    assert generate(checkpoint, "--task", "fp", "--input", str(clip_file), "--output", str(out),
+                    "--class-search", "0") == 0
+    assert "class search" not in capsys.readouterr().out
+    assert read_video(out).shape == (3, 8, 16, 16)
+
+
 def test_overrides_side_by_side_and_samples(checkpoint, clip_file, tmp_path, capsys):
     out = tmp_path / "pair.mp4"
     code = generate(checkpoint, "--task", "opv", "--input", str(clip_file), "--output", str(out),
@@ -103,6 +113,7 @@ def test_ultrawide_widens_a_strip(checkpoint, tmp_path):
     (["--task", "fp", "--schedule", "cosin"], "unknown schedule 'cosin'"),
     (["--task", "fp", "--no-kv-cache"], "decoders.commit.kv_cache: unknown key"),
     (["--task", "fp", "--refine-steps", "-1"], "argument --refine-steps: must be at least 0, got -1"),
+    (["--task", "fp", "--class-search", "-1"], "argument --class-search: must be at least 0, got -1"),
     (["--task", "fp"], "task 'fp' needs a condition video; pass one (--input)"),
     (["--task", "cfp", "--input", "missing.mp4"], "video missing.mp4 does not exist"),
     (["--task", "cg"], "task 'cg' needs a class label; pass one (--class N)"),

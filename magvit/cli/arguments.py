@@ -129,6 +129,10 @@ def add_decoder_options(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--refine-steps", type=integer(0), metavar="N",
                    help="steps that fit the generated tokens to the given pixels through the tokenizer's "
                         "decoder (default 10 where the tokenizer allows it; 0 = the tokens as generated)")
+    d.add_argument("--class-search", type=integer(0), metavar="N",
+                   help="FP and other tasks with a class-conditional twin (CFP): run the twin N times for "
+                        "every class and keep the result that best redraws the given pixels (default 2 "
+                        "for a model with classes; 0 = off)")
 
 
 def decoder_overrides(args: argparse.Namespace) -> dict:

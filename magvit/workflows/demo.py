@@ -15,7 +15,9 @@ bundled one when it was trained on clips drawn like the model's, or `shape_class
 
 The generated tokens are fitted to the given pixels (`Pipeline`'s condition fit, `refine_steps`;
 0 = off) before they are decoded: that is part of generation, and it reads the padded condition
-video only. `paste_condition` pastes the condition pixels back into the videos and the contact
+video only. FP (and any task with a class-conditional twin) runs by the pipeline's class search
+(`class_search` candidates per class of its twin CFP, keeping the one that best redraws the given
+frame; 0 = off): also part of generation, also reading the condition video only. `paste_condition` pastes the condition pixels back into the videos and the contact
 sheet (`Result.pasted`); the scores are always of the model's own, unpasted output.
 """
 
@@ -60,6 +62,7 @@ class TaskRow:
     roundtrip_condition_psnr: float | None = None  # the same, over pixel_mask
     class_accuracy: float | None = None  # CG: samples the shape classifier puts in their class
     roundtrip_class_accuracy: float | None = None  # CG's ceiling: the same on the held-out clips' round trip
+    class_match: float | None = None  # class search, held-out clips: kept candidates of the clip's own class
 
     @property
     def solid(self) -> bool:
@@ -75,6 +78,8 @@ class DemoReport:
     paste_condition: bool = False
     decoder: str = ""  # the decoder that generated, with its config
     refine_steps: int = 0  # the condition fit's steps (`Pipeline.refine_steps`)
+    class_search: dict[str, str] = attrs.Factory(dict)  # searched task -> its twin (`Pipeline.class_twin`)
+    class_search_per_class: int = 0  # `Pipeline.class_search`
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -95,6 +100,9 @@ class DemoReport:
             *((f"Generated tokens fitted to the given pixels for {self.refine_steps} step(s) before decoding",
                "(--refine-steps; the fit reads the condition video, never the ground truth).")
               if self.refine_steps else ("Tokens decoded as generated (no condition fit: --refine-steps 0).",)),
+            *(line for task, twin in self.class_search.items() for line in textwrap.wrap(
+                f"{task}: the best of {self.class_search_per_class} {twin} sample(s) per class by the given "
+                f"pixels (--class-search; 0 = off){self._match(task)}.", 100)),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
             "cond PSNR: over the condition pixels the task was given, to show whether the model keeps them.",
             "Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).",
@@ -110,9 +118,16 @@ class DemoReport:
                       "the scores above are of the model's own (unpasted) output."]
         return "\n".join(lines)
 
+    def _match(self, task: str) -> str:
+        row = next((r for r in self.rows if r.task == task), None)
+        if row is None or row.class_match is None:
+            return ""
+        return f"; the kept sample has the clip's own class in {row.class_match:.1%} of the clips"
+
     def to_dict(self) -> dict:
         return {"clips": self.clips, "seconds": self.seconds, "paste_condition": self.paste_condition,
                 "decoder": self.decoder, "refine_steps": self.refine_steps,
+                "class_search": self.class_search_per_class, "class_search_twins": self.class_search,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -149,6 +164,7 @@ def run_demo(
     shape_classifier: str | Path | None = None,
     decoder: str | None = None,
     refine_steps: int | None = None,
+    class_search: int | None = None,
     **decoder_overrides: Any,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
@@ -156,8 +172,8 @@ def run_demo(
     videos and contact sheet only; the scores are of the model's own output either way.
     `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data).
     `decoder` and `decoder_overrides` replace the experiment's decoder or its config keys
-    (`Pipeline.make_decoder`); `refine_steps` the condition fit's (`Pipeline`); the report
-    records both."""
+    (`Pipeline.make_decoder`); `refine_steps` the condition fit's and `class_search` the class
+    search's (`Pipeline`); the report records them."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -165,7 +181,8 @@ def run_demo(
     if clips < 1:
         raise MagvitError(f"clips must be at least 1, got {clips}")
     pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile,
-                                    decoder=decoder, refine_steps=refine_steps, **decoder_overrides)
+                                    decoder=decoder, refine_steps=refine_steps, class_search=class_search,
+                                    **decoder_overrides)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:
@@ -178,7 +195,8 @@ def run_demo(
     classifier = _classifier(pipe, shape_classifier) if not inputs else None
     created = make_parents(out / "results.json")  # removed again if nothing gets written
     try:
-        return _run_tasks(pipe, videos, labels, out, seed, progress, start, paste_condition, classifier)
+        return _run_tasks(pipe, videos, labels, out, seed, progress, start, paste_condition, classifier,
+                          labelled=not inputs)
     except BaseException:
         remove_if_empty(created)
         raise
@@ -193,7 +211,8 @@ def _classifier(pipe: Pipeline, path: str | Path | None):
 
 
 def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start: float,
-               paste_condition: bool, classifier=None) -> DemoReport:
+               paste_condition: bool, classifier=None, labelled: bool = False) -> DemoReport:
+    """`labelled`: `labels` are the clips' own classes (held-out clips), not the user's."""
     scale = _scale_for(pipe)
     truth = videos.cpu()
     roundtrip = pipe.roundtrip(videos).cpu()  # the ceiling, the same for every task
@@ -215,6 +234,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         if classifier is not None and not task.has_condition and task.needs_class:
             scores["class_accuracy"] = cg_accuracy(classifier, generated, labels.cpu())
             scores["roundtrip_class_accuracy"] = cg_accuracy(classifier, roundtrip, labels.cpu())
+        if labelled and result.classes is not None:
+            scores["class_match"] = float((result.classes.cpu() == labels.cpu()).float().mean())
         rows.append(TaskRow(task=task_name, seconds=seconds,
                             min_std=float(generated.flatten(1).std(dim=1).min()), **scores))
         shown = result.pasted().video.cpu() if paste_condition else generated
@@ -224,8 +245,10 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         sheet_rows.append(hstack([text_label(task_name, strips[0].shape[1], LABEL_WIDTH), *strips], gap=6))
 
     write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2], paste_condition))
+    twins = {name: pipe.class_twin(name) for name in pipe.task_names} if pipe.class_search else {}
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
-                        describe(pipe.decoder), pipe.refine_steps)
+                        describe(pipe.decoder), pipe.refine_steps,
+                        {name: twin for name, twin in twins.items() if twin}, pipe.class_search)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

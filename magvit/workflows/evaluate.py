@@ -62,11 +62,12 @@ class EvalReport:
     extractor: dict[str, Any] | None
     protocol: dict[str, Any] | None = None
     refine_steps: int = 0  # the pipeline's condition fit (0 under a protocol: the paper's decoding)
+    class_search: int = 0  # the pipeline's class search (0 under a protocol, likewise)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "metrics": list(self.metrics), "folds": self.folds,
                 "protocol": self.protocol, "extractor": self.extractor, "refine_steps": self.refine_steps,
-                "rows": {row.task: row.to_dict() for row in self.rows}}
+                "class_search": self.class_search, "rows": {row.task: row.to_dict() for row in self.rows}}
 
     def table(self) -> str:
         width = max(6, *(len(row.task) + 2 for row in self.rows))
@@ -153,6 +154,7 @@ def evaluate(
     save_every: float = 60.0,
     precision: str | None = None,
     refine_steps: int | None = None,
+    class_search: int | None = None,
 ) -> EvalReport:
     """Score every task. Without a `protocol`, on the model's held-out clips (or the first clips
     of `data`), every fold the same clips with new seeds (default 16 clips, 1 fold); with one, on
@@ -161,8 +163,9 @@ def evaluate(
     statistics gathered: each batch is generated with its own seed, so any number of processes
     gives the statistics of one. With `partial_dir`, finished (task, fold)s and, every
     `save_every` seconds, each rank's progress inside a fold are kept there for --resume.
-    `refine_steps`: the pipeline's condition fit (default: its own, but 0 under a protocol,
-    whose published numbers come from the paper's decoding without it)."""
+    `refine_steps` and `class_search`: the pipeline's condition fit and class search (default:
+    its own, but 0 under a protocol, whose published numbers come from the paper's decoding
+    without them)."""
     ctx = ctx or DistContext()
     folds = folds or (protocol.folds if protocol else 1)
     samples = samples or (protocol.samples if protocol else 16)
@@ -183,10 +186,12 @@ def evaluate(
     if protocol is not None and data is None:
         raise MagvitError(f"protocol {protocol.name} runs on a folder of videos: give --data DIR")
     overrides = protocol.decoder if protocol else {}
-    if refine_steps is None and protocol is not None:
-        refine_steps = 0
+    if protocol is not None:
+        refine_steps = 0 if refine_steps is None else refine_steps
+        class_search = 0 if class_search is None else class_search
     pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device,
-                                    precision=precision, refine_steps=refine_steps, **overrides)
+                                    precision=precision, refine_steps=refine_steps, class_search=class_search,
+                                    **overrides)
     names = list(tasks or pipe.task_names)
     missing = [t for t in names if t not in pipe.task_names]
     if missing:
@@ -214,7 +219,7 @@ def evaluate(
         rows = [run.score_task(task_name, folds) for task_name in names]
     report = EvalReport(rows, tuple(metrics), str(checkpoint), folds, _extractor_info(extractor))
     return attrs.evolve(report, protocol=protocol.to_dict() if protocol else None,
-                        refine_steps=pipe.refine_steps)
+                        refine_steps=pipe.refine_steps, class_search=pipe.class_search)
 
 
 def evaluate_tokenizer(

@@ -52,6 +52,10 @@ def register(sub) -> None:
     p.add_argument("--refine-steps", type=integer(0), metavar="N",
                    help="steps that fit the generated tokens to the given pixels (default: the pipeline's "
                         "10, but 0 with --protocol, whose published numbers come without it)")
+    p.add_argument("--class-search", type=integer(0), metavar="N",
+                   help="candidates per class for FP and other tasks with a class-conditional twin, keeping "
+                        "the one that best redraws the given pixels (default: the pipeline's 2, but 0 with "
+                        "--protocol)")
     p.set_defaults(func=run)
 
 
@@ -113,6 +117,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
                 "protocol": args.protocol, "precision": args.precision, "refine_steps": args.refine_steps,
+                "class_search": args.class_search,
                 "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
@@ -127,6 +132,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
                           protocol=protocol(args.protocol) if args.protocol else None,
                           precision=args.precision, refine_steps=args.refine_steps,
+                          class_search=args.class_search,
                           batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:

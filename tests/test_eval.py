@@ -39,8 +39,8 @@ def test_fvd_with_an_unverified_random_i3d_and_cached_real_statistics(tmp_path, 
     weights = tmp_path / "i3d_random.pt"
     torch.save(InceptionI3d().state_dict(), weights)
     monkeypatch.setenv("MAGVIT_CACHE", str(tmp_path / "cache"))
-    args = ["eval", "default", "--metrics", "fvd", "--tasks", "fp", "--samples", "2", "--i3d-weights",
-            str(weights), "--output", str(tmp_path / "out")]
+    args = ["eval", "default", "--metrics", "fvd", "--tasks", "fp", "--samples", "2", "--class-search", "0",
+            "--i3d-weights", str(weights), "--output", str(tmp_path / "out")]
     assert main(args) == 2
     assert "is not a known i3d weights file" in capsys.readouterr().err
     assert main([*args, "--allow-unverified"]) == 0
@@ -104,7 +104,8 @@ def test_two_ranks_under_torchrun_give_the_scores_of_one_process(tmp_path, monke
     torch.save(InceptionI3d().state_dict(), weights)
     monkeypatch.setenv("MAGVIT_CACHE", str(tmp_path / "cache"))
     common = ["eval", "default", "--tasks", "fp,cg", "--samples", "4", "--batch-size", "1", "--metrics",
-              "psnr,ssim,fvd", "--i3d-weights", str(weights), "--allow-unverified", "--device", "cpu"]
+              "psnr,ssim,fvd", "--i3d-weights", str(weights), "--allow-unverified", "--device", "cpu",
+              "--class-search", "0"]
     assert main([*common, "--output", str(tmp_path / "one")]) == 0
     run_ddp(_eval_in_process_group, 2, args=([*common, "--output", str(tmp_path / "two")],), timeout_s=300)
     one, two = _rows(tmp_path / "one"), _rows(tmp_path / "two")
@@ -119,7 +120,8 @@ def test_two_ranks_under_torchrun_give_the_scores_of_one_process(tmp_path, monke
 def test_an_interrupted_evaluation_resumes_from_its_partial_results(tmp_path, monkeypatch, capsys):
     import magvit.workflows.evaluate as evaluation
 
-    args = ["eval", "default", "--tasks", "fp,opc", "--samples", "2", "--output", str(tmp_path / "out")]
+    args = ["eval", "default", "--tasks", "fp,opc", "--samples", "2", "--class-search", "0",
+            "--output", str(tmp_path / "out")]
     assert main([*args[:-2], "--output", str(tmp_path / "straight")]) == 0
     original = evaluation._Run.run_fold
     calls = []
@@ -158,7 +160,7 @@ def test_inception_score_over_ten_splits_of_the_generated_clips(capsys):
     from magvit.workflows.evaluate import evaluate
 
     report = evaluate("default", tasks=["cg", "fp"], metrics=("is",), samples=10, classifier=ColourClassifier(),
-                      progress=False)
+                      progress=False, class_search=0)
     for row in report.rows:
         assert 1.0 <= row.inception <= 3.0 and row.inception_std >= 0
     assert "IS" in report.table().splitlines()[0]
@@ -195,7 +197,7 @@ def test_lpips_is_zero_for_the_same_clip_and_reported_per_task(tmp_path):
     assert other.shape == (2,) and (other > 0).all()
     assert torch.allclose(other, model(clip.flip(-1), clip))  # symmetric
     assert model.verified is False and model.sha256.count(",") == 1
-    assert main(["eval", "default", "--tasks", "fp,cg", "--samples", "2", "--metrics", "psnr,lpips",
+    assert main(["eval", "default", "--tasks", "fp,cg", "--samples", "2", "--class-search", "0", "--metrics", "psnr,lpips",
                  "--lpips-vgg", str(vgg), "--lpips-heads", str(heads), "--allow-unverified",
                  "--output", str(tmp_path / "out")]) == 0
     rows = _rows(tmp_path / "out")

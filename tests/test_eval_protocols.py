@@ -189,6 +189,6 @@ def test_an_experiment_name_evaluates_the_run_it_trained(tmp_path, monkeypatch, 
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(resolve_model_path("default"), tmp_path / "runs" / "tiny")
-    assert main(["eval", "tiny", "--tasks", "fp", "--samples", "2", "--output", "out"]) == 0
+    assert main(["eval", "tiny", "--tasks", "fp", "--samples", "2", "--class-search", "0", "--output", "out"]) == 0
     report = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert report["source"] == "runs/tiny" and report["rows"]["fp"]["samples"] == 2

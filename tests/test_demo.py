@@ -230,8 +230,8 @@ def test_the_condition_fit_is_on_by_default_and_recorded(bundle_dir, demo, tmp_p
 
 def test_the_class_search_runs_fp_through_cfp_by_default_and_is_recorded(bundle_dir, demo, tmp_path, capsys):
     saved = json.loads((demo.out_dir / "results.json").read_text())
-    assert saved["class_search"] == demo.class_search_per_class == 2
-    assert saved["class_search_twins"] == demo.class_search == {"fp": "cfp"}
+    assert saved["class_search"] == demo.class_search == 2
+    assert saved["class_search_twins"] == demo.class_search_twins == {"fp": "cfp"}
     table = " ".join(demo.table().split())
     fp = next(r for r in demo.rows if r.task == "fp")
     assert ("fp: the best of 2 cfp sample(s) per class by the given pixels (--class-search; 0 = off); the kept "

@@ -17,8 +17,9 @@ The generated tokens are fitted to the given pixels (`Pipeline`'s condition fit,
 0 = off) before they are decoded: that is part of generation, and it reads the padded condition
 video only. FP (and any task with a class-conditional twin) runs by the pipeline's class search
 (`class_search` candidates per class of its twin CFP, keeping the one that best redraws the given
-frame; 0 = off): also part of generation, also reading the condition video only. `paste_condition` pastes the condition pixels back into the videos and the contact
-sheet (`Result.pasted`); the scores are always of the model's own, unpasted output.
+frame; 0 = off): also part of generation, also reading the condition video only.
+`paste_condition` pastes the condition pixels back into the videos and the contact sheet
+(`Result.pasted`); the scores are always of the model's own, unpasted output.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class DemoReport:
     paste_condition: bool = False
     decoder: str = ""  # the decoder that generated, with its config
     refine_steps: int = 0  # the condition fit's steps (`Pipeline.refine_steps`)
-    class_search: dict[str, str] = attrs.Factory(dict)  # searched task -> its twin (`Pipeline.class_twin`)
-    class_search_per_class: int = 0  # `Pipeline.class_search`
+    class_search: int = 0  # candidates per class (`Pipeline.class_search`)
+    class_search_twins: dict[str, str] = attrs.Factory(dict)  # searched task -> its twin (`Pipeline.class_twin`)
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -100,8 +101,8 @@ class DemoReport:
             *((f"Generated tokens fitted to the given pixels for {self.refine_steps} step(s) before decoding",
                "(--refine-steps; the fit reads the condition video, never the ground truth).")
               if self.refine_steps else ("Tokens decoded as generated (no condition fit: --refine-steps 0).",)),
-            *(line for task, twin in self.class_search.items() for line in textwrap.wrap(
-                f"{task}: the best of {self.class_search_per_class} {twin} sample(s) per class by the given "
+            *(line for task, twin in self.class_search_twins.items() for line in textwrap.wrap(
+                f"{task}: the best of {self.class_search} {twin} sample(s) per class by the given "
                 f"pixels (--class-search; 0 = off){self._match(task)}.", 100)),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
             "cond PSNR: over the condition pixels the task was given, to show whether the model keeps them.",
@@ -127,7 +128,7 @@ class DemoReport:
     def to_dict(self) -> dict:
         return {"clips": self.clips, "seconds": self.seconds, "paste_condition": self.paste_condition,
                 "decoder": self.decoder, "refine_steps": self.refine_steps,
-                "class_search": self.class_search_per_class, "class_search_twins": self.class_search,
+                "class_search": self.class_search, "class_search_twins": self.class_search_twins,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -245,10 +246,10 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         sheet_rows.append(hstack([text_label(task_name, strips[0].shape[1], LABEL_WIDTH), *strips], gap=6))
 
     write_image(out / "contact_sheet.png", contact_sheet(sheet_rows, strips[0].shape[2], paste_condition))
-    twins = {name: pipe.class_twin(name) for name in pipe.task_names} if pipe.class_search else {}
+    twins = {name: twin for name in pipe.task_names if pipe.class_search and (twin := pipe.class_twin(name))}
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
-                        describe(pipe.decoder), pipe.refine_steps,
-                        {name: twin for name, twin in twins.items() if twin}, pipe.class_search)
+                        describe(pipe.decoder), pipe.refine_steps, class_search=pipe.class_search,
+                        class_search_twins=twins)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

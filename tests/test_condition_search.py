@@ -98,6 +98,24 @@ def test_the_condition_fit_runs_on_the_kept_candidates(pipe):
     assert torch.equal(fitted.classes, plain.classes)
 
 
+def test_each_clip_is_encoded_once_and_the_fit_batches_the_kept_clips(pipe, monkeypatch):
+    """The candidates share their clip's condition tokens (one encode per clip, not one per
+    candidate), and the fit runs on the kept clips in batches of its own size: on a CPU the
+    search holds one clip's candidates at a time, the fit takes the clips together."""
+    encoded, fitted = [], []
+    encode, fit = pipe.tokenizer.encode, condition_fit.fit_to_condition
+    monkeypatch.setattr(pipe.tokenizer, "encode", lambda video: encoded.append(video.shape[0]) or encode(video))
+    monkeypatch.setattr(condition_fit, "fit_to_condition",
+                        lambda tokenizer, tokens, *a, **k: fitted.append(tokens.shape[0]) or fit(tokenizer, tokens, *a, **k))
+    clips = random_clip(3, seed=4)
+    auto = pipe.generate("fp", clips, seed=1, batch_size="auto")
+    assert (encoded, fitted) == ([1, 1, 1], [3])               # 6 candidates a clip fill the CPU's 8 rows
+    encoded.clear(), fitted.clear()
+    two = pipe.generate("fp", clips, seed=1, batch_size=2)
+    assert (encoded, fitted) == ([2, 1], [2, 1])
+    assert auto.video.shape == two.video.shape == clips.shape and auto.classes.shape == (3,)
+
+
 def test_off_it_is_plain_fp_and_samples_and_batches_are_searched_one_clip_at_a_time(pipe):
     clips = random_clip(3, seed=2)
     off = pipe.generate("fp", clips, seed=0, class_search=0)

@@ -10,7 +10,7 @@ import torch
 from decoder_stubs import GridStub, MarkovStub, WithoutCache
 
 import magvit
-from magvit.core.decoding.sampling import num_to_remask, sample_tokens, top_k_filter
+from magvit.core.decoding.sampling import inverse_cdf, num_to_remask, sample_tokens, top_k_filter
 from magvit.errors import ConfigError, MagvitError
 
 DATA = Path(__file__).parent / "data"
@@ -295,6 +295,34 @@ def test_sampling_follows_the_softmax_and_top_k():
     hot = torch.bincount(sample_tokens(logits, g, temperature=0.25), minlength=4).float() / 20000
     assert float(hot[0]) > 0.8
     assert top_k_filter(torch.tensor([1.0, 3.0, 2.0]), 2).tolist() == [float("-inf"), 3.0, 2.0]
+
+
+def test_inverse_cdf_picks_the_interval_that_holds_u_and_never_an_id_of_probability_zero():
+    probs = torch.tensor([[0.0, 0.25, 0.0, 0.5, 0.25, 0.0]])          # intervals [0, .25) [.25, .75) [.75, 1)
+    u = torch.tensor([0.0, 0.2499, 0.25, 0.7, 0.75, 0.999, 1 - 2**-24])
+    assert inverse_cdf(probs.expand(7, -1).cumsum(-1), u).tolist() == [1, 1, 3, 3, 4, 4, 4]
+    # unnormalised rows, and u = 1 (a uniform draw stays below it) still lands on an id with mass
+    weights = torch.tensor([[21.0, 0.0, 7.0, 0.0, 0.0]]).expand(3, -1)
+    assert inverse_cdf(weights.cumsum(-1), torch.tensor([0.74, 0.76, 1.0])).tolist() == [0, 2, 2]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):                                                # property: only positive ids, any u
+        probs = torch.rand(16, 9, generator=gen) * (torch.rand(16, 9, generator=gen) < 0.4)
+        probs[:, 0] += (probs.sum(-1) == 0).float()                   # every row has some mass
+        u = torch.cat([torch.rand(14, generator=gen), torch.tensor([0.0, 1.0])])
+        ids = inverse_cdf(probs.cumsum(-1), u)
+        assert ids.shape == (16,) and ids.dtype == torch.long
+        assert bool((probs.gather(1, ids[:, None]) > 0).all())
+        cdf = probs.double().cumsum(-1)
+        below = torch.cat([torch.zeros(16, 1, dtype=torch.double), cdf], 1).gather(1, ids[:, None])[:, 0]
+        assert bool((below <= u.double() * cdf[:, -1] + 1e-6).all())   # u * sum lies in the picked interval
+
+
+def test_sampling_draws_one_uniform_per_position_not_one_per_codebook_entry():
+    logits = torch.randn(2, 5, 4096, generator=torch.Generator().manual_seed(0))
+    used, plain = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    sample_tokens(logits, used)
+    torch.rand(2, 5, generator=plain)
+    assert torch.equal(used.get_state(), plain.get_state())
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -47,9 +47,9 @@ Labels = int | Sequence[int] | torch.Tensor | None
 BatchSize = int | str  # a number of clips, or "auto"
 _UNMEASURED = object()  # clip_memory() not measured yet (None means it cannot be)
 # `Pipeline`'s default class search: candidates per class for a task with a class-conditional
-# twin. With 2 (8 candidates) the bundled default's FP gains +3.54 dB over its baseline on the
-# demo's 64 clips, +2.37 without; about +3.15 on 96 other held-out clips, where 1 gave +2.4 to
-# +2.9 and 3 nothing more (magvit/weights/README.md).
+# twin. With 2 (8 candidates) the bundled default's FP gains +3.29 dB (bf16) and +3.52 (fp32)
+# over its baseline on the demo's 64 clips, +2.37 without; about +3.15 on 96 other held-out
+# clips, where 1 gave +2.4 to +2.9 and 3 nothing more (magvit/weights/README.md).
 CLASS_SEARCH = 2
 
 
@@ -270,20 +270,24 @@ class Pipeline:
             ]
         else:
             candidates = self.vocab.num_classes * per_class
-            if batch_size == "auto":  # sized in candidates, run in whole clips
-                rows = self.batch_size_for(batch_size, clips.shape[0] * candidates, decoder)
-                batch_size = max(1, rows // candidates)
-            batch_size = self.batch_size_for(batch_size, clips.shape[0], decoder)
+            search_size = batch_size
+            if search_size == "auto":  # sized in candidates, run in whole clips
+                rows = self.batch_size_for(search_size, clips.shape[0] * candidates, decoder)
+                search_size = max(1, rows // candidates)
+            search_size = self.batch_size_for(search_size, clips.shape[0], decoder)
             parts = [
-                self._search_batch(task, twin, clips[s:s + batch_size], decoder, generator, refine,
-                                   per_class, progress)
-                for s in range(0, clips.shape[0], batch_size)
+                self._search_batch(task, twin, clips[s:s + search_size], decoder, generator, per_class, progress)
+                for s in range(0, clips.shape[0], search_size)
             ]
         seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
         classes = None if twin is None else torch.cat([p.classes for p in parts])
-        return Result(task, torch.cat([p.condition for p in parts]),
-                      torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
-                      parts[0].pixel_mask, seconds, refine, per_class, classes)
+        result = Result(task, torch.cat([p.condition for p in parts]),
+                        torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
+                        parts[0].pixel_mask, seconds, refine if twin is None else 0, per_class, classes)
+        if twin is not None and refine:  # the fit, on the kept candidates only, in batches of its own size
+            fit_size = self.batch_size_for(batch_size, clips.shape[0], decoder, refine=True)
+            result = self._fit_kept(result, fit_size, refine)
+        return result
 
     def clip_memory(self) -> ClipMemory | None:
         """Bytes one more clip costs at each generation stage (measured once, on `meta`; None
@@ -363,13 +367,15 @@ class Pipeline:
                                                      progress)
 
     def _generate_batch_in_precision(self, name, task, clips, labels, decoder, generator, refine,
-                                     progress) -> Result:
+                                     progress, repeats: int = 1) -> Result:
+        """`repeats`: each clip runs as that many consecutive rows (one encode per clip)."""
         clock = _Clock(self.device)
-        batch, (frames, height, width) = clips.shape[0], self.clip_shape
+        batch, (frames, height, width) = clips.shape[0] * repeats, self.clip_shape
         latent_shape = tuple(self.tokenizer.latent_shape(frames, height, width))
         padded, pixel_mask = task.condition(clips)
+        padded = padded.repeat_interleave(repeats, dim=0)
         if task.has_condition:
-            cond_tokens = self.tokenizer.encode(padded).flatten(1)
+            cond_tokens = self.tokenizer.encode(padded[::repeats]).flatten(1).repeat_interleave(repeats, dim=0)
             latent_mask = latent_mask_for(task, self.tokenizer, latent_shape)
         else:
             cond_tokens = torch.zeros(batch, math.prod(latent_shape), dtype=torch.long, device=self.device)
@@ -403,29 +409,39 @@ class Pipeline:
         return Result(name, padded, video, tokens, pixel_mask.cpu(),
                       {"tokenizer": encode_s + clock.lap(), "transformer": transformer_s}, refine)
 
-    def _search_batch(self, name, twin_name, clips, decoder, generator, refine, per_class, progress) -> Result:
+    def _search_batch(self, name, twin_name, clips, decoder, generator, per_class, progress) -> Result:
         """Task `name` on `clips` by the class search: its twin for every class, `per_class`
-        candidates each, keeping per clip the candidate that best redraws the given pixels, then
-        the condition fit on the kept ones only."""
+        candidates each, keeping per clip the candidate that best redraws the given pixels (the
+        condition fit runs afterwards, on the kept ones only: `_fit_kept`)."""
         batch, candidates = clips.shape[0], self.vocab.num_classes * per_class
         classes = torch.arange(self.vocab.num_classes, device=self.device)
         labels = classes.repeat_interleave(per_class).repeat(batch)        # (B * candidates,), clip-major
         with inference_autocast(self.device, self.precision):
             tried = self._generate_batch_in_precision(
-                twin_name, self.task(twin_name), clips.repeat_interleave(candidates, dim=0), labels, decoder,
-                generator, 0, progress)
+                twin_name, self.task(twin_name), clips, labels, decoder, generator, 0, progress,
+                repeats=candidates)
             clock = _Clock(self.device)
             errors = given_pixel_error(tried.video, tried.condition, tried.pixel_mask)  # (B * candidates,)
             rows = torch.arange(batch, device=self.device) * candidates + best_candidates(
                 errors.view(batch, candidates)).to(self.device)
-            tokens, padded = tried.tokens[rows], tried.condition[rows]
-            if refine:
-                tokens, video = condition_fit.fit_to_condition(self.tokenizer, tokens, padded, tried.pixel_mask,
-                                                               steps=refine)
-            else:
-                video = tried.video[rows]
         seconds = dict(tried.seconds, tokenizer=tried.seconds["tokenizer"] + clock.lap())
-        return Result(name, padded, video, tokens, tried.pixel_mask, seconds, refine, per_class, labels[rows])
+        return Result(name, tried.condition[rows], tried.video[rows], tried.tokens[rows], tried.pixel_mask,
+                      seconds, 0, per_class, labels[rows])
+
+    def _fit_kept(self, kept: Result, batch_size: int, refine: int) -> Result:
+        """`kept` with its tokens fitted to its condition (`refine` steps), `batch_size` clips at once."""
+        clock = _Clock(self.device)
+        tokens, videos = [], []
+        with inference_autocast(self.device, self.precision):
+            for s in range(0, kept.tokens.shape[0], batch_size):
+                fitted, video = condition_fit.fit_to_condition(
+                    self.tokenizer, kept.tokens[s:s + batch_size], kept.condition[s:s + batch_size],
+                    kept.pixel_mask, steps=refine)
+                tokens.append(fitted)
+                videos.append(video)
+        seconds = dict(kept.seconds, tokenizer=kept.seconds["tokenizer"] + clock.lap())
+        return attrs.evolve(kept, tokens=torch.cat(tokens), video=torch.cat(videos), seconds=seconds,
+                            refine_steps=refine)
 
 
 class _Clock:

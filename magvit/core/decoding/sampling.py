@@ -13,15 +13,9 @@ _TINY = torch.finfo(torch.float32).tiny
 
 
 def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None,
-                 device: torch.device | str = "cpu", rows: torch.Tensor | None = None) -> torch.Tensor:
-    """Standard Gumbel(0, 1) samples, float32.
-
-    With `rows` (a bool mask over the leading dims of `shape`) only the selected rows are
-    returned, `(rows.sum(), *rest)`: the uniform draws are still made for the whole `shape`, so
-    the generator ends where it would without `rows` and each row gets the same values."""
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Standard Gumbel(0, 1) samples, float32 (the decoders' confidence noise)."""
     u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
-    if rows is not None:
-        u = u[rows]  # the two logs are most of the cost: only for the rows that are used
     u = u.clamp(_TINY, 1.0 - 2**-24)
     return -torch.log(-torch.log(u))
 
@@ -39,23 +33,42 @@ def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
                   rows: torch.Tensor | None = None) -> torch.Tensor:
     """One id per position from `softmax(logits / temperature)` restricted to the top k.
 
-    Temperature 0 (or top_k 1) is argmax. Sampling uses the Gumbel-max trick, so the draw is a
-    pure function of the generator's state. `rows` (bool, the shape of `logits` without its last
-    dim) samples only those positions, with the ids and generator state of a full draw there,
-    and returns 0 elsewhere (argmax draws nothing and fills every position): the decoders pass
-    the positions they keep a sample of.
+    Temperature 0 (or top_k 1) is argmax. Sampling inverts the softmax's cumulative sum at one
+    uniform draw per position (not one per codebook entry, as the Gumbel-max trick needs: on a
+    CPU those draws cost more than the transformer), so the draw is a pure function of the
+    generator's state. `rows` (bool, the shape of `logits` without its last dim) samples only
+    those positions, with the ids and generator state of a full draw there, and returns 0
+    elsewhere (argmax draws nothing and fills every position): the decoders pass the positions
+    they keep a sample of.
     """
     if temperature == 0 or top_k == 1:
         return top_k_filter(logits.float(), top_k).argmax(dim=-1)
+    u = torch.rand(logits.shape[:-1], generator=generator, device=logits.device, dtype=torch.float32)
     if rows is None or bool(rows.all()):  # gathering every row would only add copies
-        logits = top_k_filter(logits.float(), top_k)
-        noise = gumbel_noise(logits.shape, generator, logits.device)
-        return (logits / temperature + noise).argmax(dim=-1)
-    picked = top_k_filter(logits[rows].float(), top_k)  # (rows.sum(), V)
-    noise = gumbel_noise(logits.shape, generator, logits.device, rows=rows)
+        return inverse_cdf(_cumulative(logits.float(), temperature, top_k), u)
     ids = torch.zeros(logits.shape[:-1], dtype=torch.long, device=logits.device)
-    ids[rows] = (picked / temperature + noise).argmax(dim=-1)
+    ids[rows] = inverse_cdf(_cumulative(logits[rows].float(), temperature, top_k), u[rows])  # (rows.sum(),)
     return ids
+
+
+def _cumulative(logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
+    """The cumulative sums of `softmax(logits / temperature)` over the top k, summed in place: at
+    a decoding step's size (millions of entries) each new tensor costs as much as the sum."""
+    logits = top_k_filter(logits, top_k)
+    if temperature != 1:
+        logits = logits / temperature
+    return torch.softmax(logits, dim=-1).cumsum_(dim=-1)
+
+
+def inverse_cdf(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The id whose interval of the cumulative probabilities `cdf (..., V)` (the running sum of
+    non-negative weights, any positive total) holds `u` (in [0, 1)) times the total: a draw
+    from the weights when `u` is uniform. An id of weight 0 is never returned, not even for
+    u = 1."""
+    total = cdf[..., -1:].contiguous()
+    ids = torch.searchsorted(cdf, u.unsqueeze(-1) * total, right=True)  # first cdf[i] > u * total
+    last = torch.searchsorted(cdf, total)  # first cdf[i] >= total: the last id of weight > 0
+    return torch.minimum(ids, last).squeeze(-1)
 
 
 def num_to_remask(total: torch.Tensor, ratio: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:

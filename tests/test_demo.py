@@ -247,6 +247,22 @@ def test_the_class_search_runs_fp_through_cfp_by_default_and_is_recorded(bundle_
     assert "argument --class-search: must be at least 0, got -1" in capsys.readouterr().err
 
 
+def test_cg_gets_the_class_guidance_by_default_and_it_is_recorded(bundle_dir, demo, tmp_path, capsys):
+    saved = json.loads((demo.out_dir / "results.json").read_text())
+    assert saved["class_guidance"] == demo.class_guidance == 3.0
+    assert saved["class_guided"] == demo.class_guided == ["cg"]
+    assert "cg: classifier-free guidance 3 toward its class (--class-guidance; 0 = off)." in demo.table()
+    args = ["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1", "--class-search", "0"]
+    assert main([*args, "--class-guidance", "0"]) == 0
+    assert "--class-guidance" not in capsys.readouterr().out
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert (record["class_guidance"], record["class_guided"]) == (0.0, [])
+    assert main([*args, "--guidance-scale", "1.5"]) == 0                  # the decoder's own guidance wins
+    assert json.loads((tmp_path / "results.json").read_text())["class_guided"] == []
+    assert main([*args, "--class-guidance", "-1"]) == 2
+    assert "argument --class-guidance: must be >= 0, got -1" in capsys.readouterr().err
+
+
 def test_cli_demo_on_a_missing_checkpoint_exits_2(tmp_path, capsys):
     assert main(["demo", "--checkpoint", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -27,6 +27,7 @@ def test_psnr_and_ssim_for_every_task_asked(tmp_path, capsys):
     assert fp["fvd"] is None and report["extractor"] is None
     assert report["refine_steps"] == 10  # the pipeline's condition fit, recorded
     assert report["class_search"] == 2  # and its class search (FP through CFP)
+    assert report["class_guidance"] == 3.0  # and its guidance of CG
     assert main(["eval", "default", "--metrics", "psnr", "--samples", "2", "--tasks", "ipc,fp", "--refine-steps", "0",
                  "--class-search", "0", "--output", str(tmp_path / "plain")]) == 0
     plain = json.loads((tmp_path / "plain" / "eval.json").read_text())

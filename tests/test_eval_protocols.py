@@ -113,7 +113,7 @@ def test_a_protocol_scores_the_default_model_with_fvd_per_fold(videos, tmp_path,
                       extractor=MeanColour(), batch_size=2, progress=False)
     assert report.folds == 2 and report.protocol["name"] == "tiny-test"
     assert report.refine_steps == 0  # a protocol scores the paper's decoding, without the condition fit
-    assert report.class_search == 0  # or the class search
+    assert report.class_search == 0 and report.class_guidance == 0.0  # or the class search and CG guidance
     for row in report.rows:
         assert row.samples == 5 and row.fvd is not None and row.fvd >= 0 and row.fvd_std >= 0
     assert report.rows[0].psnr is not None and report.rows[1].psnr is None

@@ -56,6 +56,18 @@ def test_fp_runs_by_the_class_search_unless_it_is_turned_off(checkpoint, clip_fi
     assert read_video(out).shape == (3, 8, 16, 16)
 
 
+def test_cg_is_guided_toward_its_class_unless_it_is_turned_off(checkpoint, tmp_path, capsys):
+    out = tmp_path / "cg.mp4"
+    printed = []
+    for extra in ([], ["--class-guidance", "0"], ["--class-guidance", "5"], ["--guidance-scale", "1.5"]):
+        assert generate(checkpoint, "--task", "cg", "--class", "1", "--output", str(out), *extra) == 0
+        printed.append(capsys.readouterr().out.splitlines()[0])
+    assert printed[0].endswith("; class guidance 3") and printed[2].endswith("; class guidance 5")
+    assert "class guidance" not in printed[1] and "class guidance" not in printed[3]
+    assert "guidance_scale=1.5" in printed[3]                           # the decoder's own guidance instead
+    assert read_video(out).shape == (3, 8, 16, 16)
+
+
 def test_overrides_side_by_side_and_samples(checkpoint, clip_file, tmp_path, capsys):
     out = tmp_path / "pair.mp4"
     code = generate(checkpoint, "--task", "opv", "--input", str(clip_file), "--output", str(out),

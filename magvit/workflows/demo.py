@@ -17,7 +17,8 @@ The generated tokens are fitted to the given pixels (`Pipeline`'s condition fit,
 0 = off) before they are decoded: that is part of generation, and it reads the padded condition
 video only. FP (and any task with a class-conditional twin) runs by the pipeline's class search
 (`class_search` candidates per class of its twin CFP, keeping the one that best redraws the given
-frame; 0 = off): also part of generation, also reading the condition video only.
+frame; 0 = off): also part of generation, also reading the condition video only. CG runs with
+the pipeline's classifier-free guidance toward its class (`class_guidance`; 0 = off).
 `paste_condition` pastes the condition pixels back into the videos and the contact sheet
 (`Result.pasted`); the scores are always of the model's own, unpasted output.
 """
@@ -81,6 +82,8 @@ class DemoReport:
     refine_steps: int = 0  # the condition fit's steps (`Pipeline.refine_steps`)
     class_search: int = 0  # candidates per class (`Pipeline.class_search`)
     class_search_twins: dict[str, str] = attrs.Factory(dict)  # searched task -> its twin (`Pipeline.class_twin`)
+    class_guidance: float = 0.0  # the guidance of class-only tasks (`Pipeline.class_guidance`)
+    class_guided: list[str] = attrs.Factory(list)  # the tasks generated with it (`Pipeline.guided_decoder`)
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -104,6 +107,8 @@ class DemoReport:
             *(line for task, twin in self.class_search_twins.items() for line in textwrap.wrap(
                 f"{task}: the best of {self.class_search} {twin} sample(s) per class by the given "
                 f"pixels (--class-search; 0 = off){self._match(task)}.", 100)),
+            *(f"{task}: classifier-free guidance {self.class_guidance:g} toward its class (--class-guidance; 0 = off)."
+              for task in self.class_guided),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
             "cond PSNR: over the condition pixels the task was given, to show whether the model keeps them.",
             "Baseline = the padded condition video (FP: last frame repeated; FI: linear blend).",
@@ -129,6 +134,7 @@ class DemoReport:
         return {"clips": self.clips, "seconds": self.seconds, "paste_condition": self.paste_condition,
                 "decoder": self.decoder, "refine_steps": self.refine_steps,
                 "class_search": self.class_search, "class_search_twins": self.class_search_twins,
+                "class_guidance": self.class_guidance, "class_guided": self.class_guided,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -166,6 +172,7 @@ def run_demo(
     decoder: str | None = None,
     refine_steps: int | None = None,
     class_search: int | None = None,
+    class_guidance: float | None = None,
     **decoder_overrides: Any,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
@@ -173,8 +180,9 @@ def run_demo(
     videos and contact sheet only; the scores are of the model's own output either way.
     `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data).
     `decoder` and `decoder_overrides` replace the experiment's decoder or its config keys
-    (`Pipeline.make_decoder`); `refine_steps` the condition fit's and `class_search` the class
-    search's (`Pipeline`); the report records them."""
+    (`Pipeline.make_decoder`); `refine_steps` the condition fit's, `class_search` the class
+    search's and `class_guidance` the class-only tasks' guidance (`Pipeline`); the report records
+    them."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -183,7 +191,7 @@ def run_demo(
         raise MagvitError(f"clips must be at least 1, got {clips}")
     pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile,
                                     decoder=decoder, refine_steps=refine_steps, class_search=class_search,
-                                    **decoder_overrides)
+                                    class_guidance=class_guidance, **decoder_overrides)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:
@@ -218,7 +226,7 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
     truth = videos.cpu()
     roundtrip = pipe.roundtrip(videos).cpu()  # the ceiling, the same for every task
 
-    rows, sheet_rows = [], []
+    rows, sheet_rows, guided = [], [], []
     for task_name in tqdm(pipe.task_names, desc="demo", unit="task", disable=not progress):
         task = pipe.task(task_name)
         task_labels = labels if task.needs_class else None
@@ -228,6 +236,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         else:  # CG: one sample per held-out clip's class
             result = pipe.generate(task_name, None, label=labels.tolist(), seed=seed)
         seconds = time.perf_counter() - tick
+        if result.guidance_scale != getattr(pipe.decoder, "guidance_scale", 0):
+            guided.append(task_name)
 
         generated = result.video.cpu()  # scored as the model made it, pasted or not
         condition = result.condition.cpu()
@@ -249,7 +259,7 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
     twins = {name: twin for name in pipe.task_names if pipe.class_search and (twin := pipe.class_twin(name))}
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
                         describe(pipe.decoder), pipe.refine_steps, class_search=pipe.class_search,
-                        class_search_twins=twins)
+                        class_search_twins=twins, class_guidance=pipe.class_guidance, class_guided=guided)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

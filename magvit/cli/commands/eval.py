@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from magvit.cli.arguments import device, integer, output_folder
+from magvit.cli.arguments import device, integer, number, output_folder
 from magvit.errors import MagvitError
 from magvit.workflows.eval_protocols import PROTOCOLS
 
@@ -56,6 +56,9 @@ def register(sub) -> None:
                    help="candidates per class for FP and other tasks with a class-conditional twin, keeping "
                         "the one that best redraws the given pixels (default: the pipeline's 2, but 0 with "
                         "--protocol)")
+    p.add_argument("--class-guidance", type=number(0), metavar="S",
+                   help="classifier-free guidance toward the class for CG (default: the pipeline's 3, but 0 "
+                        "with --protocol)")
     p.set_defaults(func=run)
 
 
@@ -117,7 +120,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
     settings = {"checkpoint": str(args.checkpoint), "tasks": args.tasks, "metrics": args.metrics,
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
                 "protocol": args.protocol, "precision": args.precision, "refine_steps": args.refine_steps,
-                "class_search": args.class_search,
+                "class_search": args.class_search, "class_guidance": args.class_guidance,
                 "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
@@ -132,7 +135,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                           folds=args.folds, seed=args.seed, data=args.data, extractor=extractor,
                           protocol=protocol(args.protocol) if args.protocol else None,
                           precision=args.precision, refine_steps=args.refine_steps,
-                          class_search=args.class_search,
+                          class_search=args.class_search, class_guidance=args.class_guidance,
                           batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:

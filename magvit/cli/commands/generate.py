@@ -5,7 +5,8 @@ the experiment's unless `--decoder` names another; `--steps`, `--schedule`, `--t
 `--top-k`, `--guidance-scale` and `--no-kv-cache` override its config. `--ultrawide N` widens
 a vertical strip by N vertical outpaintings on each side (paper Fig. 17). `--paste-condition`
 pastes the given condition pixels back into the written result (`Result.pasted`). FP (a task
-with a class-conditional twin) runs by the pipeline's class search unless `--class-search 0`.
+with a class-conditional twin) runs by the pipeline's class search unless `--class-search 0`; CG
+(a class, no pixels) gets classifier-free guidance toward its class unless `--class-guidance 0`.
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def run(args) -> int:
     overrides = decoder_overrides(args)
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
                                     precision=args.precision, compile=args.compile,
-                                    refine_steps=args.refine_steps, class_search=args.class_search, **overrides)
+                                    refine_steps=args.refine_steps, class_search=args.class_search,
+                                    class_guidance=args.class_guidance, **overrides)
     task = pipe.task(args.task)  # an unknown task fails before any video is read
     twin = pipe.class_twin(args.task) if pipe.class_search else None
     search = f"; class search: the best of {pipe.class_search} {twin} sample(s) a class" if twin else ""
-    print(f"decoder {describe(pipe.decoder)}; condition fit {pipe.refine_steps} step(s){search}")
+    guided = pipe.guided_decoder(args.task, pipe.decoder)
+    guidance = f"; class guidance {guided.guidance_scale:g}" if guided is not pipe.decoder else ""
+    print(f"decoder {describe(pipe.decoder)}; condition fit {pipe.refine_steps} step(s){search}{guidance}")
     if args.paste_condition and not task.has_condition:
         raise MagvitError(f"task {args.task!r} has no condition video, so there are no pixels to "
                           "paste; drop --paste-condition")

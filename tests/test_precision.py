@@ -99,7 +99,7 @@ def test_a_half_pipeline_runs_a_half_copy_and_leaves_the_bundle_in_fp32():
     assert bf16.transformer.head_bias.dtype == torch.float32
     fp32 = Pipeline(bf16.bundle, precision="fp32")  # the same bundle, afterwards: untouched weights
     assert fp32.transformer is bf16.bundle.transformer
-    ids = torch.randint(0, fp32.vocab.codebook_size, (2, fp32.bundle.transformer.config.num_positions),
+    ids = torch.randint(0, fp32.vocab.codebook_size, (8, fp32.bundle.transformer.config.num_positions),
                         generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         full = fp32.transformer(ids)
@@ -107,10 +107,13 @@ def test_a_half_pipeline_runs_a_half_copy_and_leaves_the_bundle_in_fp32():
             half, autocast_only = bf16.transformer(ids), fp32.transformer(ids)
     # the head is one autocast matmul with its bias: half logits (decoding upcasts them itself)
     assert half.dtype == autocast_only.dtype == torch.bfloat16 and full.dtype == torch.float32
-    # stored bf16 weights = what autocast rounds them to at each matmul; the bf16 embeddings add a
-    # little more rounding, well within bf16's own error against fp32
+    # stored bf16 weights = what autocast rounds them to at each matmul; the bf16 embeddings and
+    # their bf16 sum add more rounding: of the order of autocast's own error against fp32 (1.4-1.55x
+    # it on an AVX-512 BF16 CPU, whatever ATEN_CPU_CAPABILITY; less with AMX), and a few percent of
+    # the logits at most (1.8% measured)
     err_half, err_autocast = (half.float() - full).abs().mean(), (autocast_only.float() - full).abs().mean()
-    assert err_half < 1.5 * err_autocast and err_autocast > 0
+    assert 0 < err_autocast and err_half < 2 * err_autocast
+    assert err_half < 0.03 * full.abs().mean()
 
 
 def test_cli_names_a_precision_the_device_cannot_run(capsys):

@@ -405,13 +405,13 @@ class Pipeline:
         batch, (frames, height, width) = clips.shape[0] * repeats, self.clip_shape
         latent_shape = tuple(self.tokenizer.latent_shape(frames, height, width))
         padded, pixel_mask = task.condition(clips)
-        padded = padded.repeat_interleave(repeats, dim=0)
         if task.has_condition:
-            cond_tokens = self.tokenizer.encode(padded[::repeats]).flatten(1).repeat_interleave(repeats, dim=0)
+            cond_tokens = self.tokenizer.encode(padded).flatten(1).repeat_interleave(repeats, dim=0)
             latent_mask = latent_mask_for(task, self.tokenizer, latent_shape)
         else:
             cond_tokens = torch.zeros(batch, math.prod(latent_shape), dtype=torch.long, device=self.device)
             latent_mask = torch.zeros(latent_shape, dtype=torch.bool)
+        padded = padded.repeat_interleave(repeats, dim=0)
         cond_mask = latent_mask.flatten().to(self.device).expand(batch, -1)
         encode_s = clock.lap()
 

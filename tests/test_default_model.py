@@ -52,20 +52,27 @@ def test_it_fills_moving_and_inner_regions_better_than_the_zero_padding(demo):
         assert rows[task].psnr > rows[task].baseline_psnr + 4, rows[task]
 
 
-@pytest.mark.parametrize("task", ["fp", "fi"])
-def test_it_beats_the_temporal_baselines_on_16_held_out_clips(demo, task):
-    """FP beats the repeated last frame and FI the linear blend over the generated pixels
-    (measured: FP 18.25 vs 15.08 dB by the class search, 17.31 without it; FI 22.21 vs 17.45 dB)."""
+@pytest.mark.parametrize("task,margin", [("fp", 3.0), ("fi", 3.0)])
+def test_it_beats_the_temporal_baselines_on_16_held_out_clips(demo, task, margin):
+    """FP beats the repeated last frame and FI the linear blend over the generated pixels by more
+    than the issue's 3 dB (measured at 16 clips: FP 19.95 vs 15.08 dB with the class reader, 18.25
+    by the search over every class, 17.31 without a search; FI 22.24 vs 17.45 dB)."""
     row = next(r for r in demo.rows if r.task == task)
-    assert row.psnr > row.baseline_psnr + 2.0, row
+    assert row.psnr > row.baseline_psnr + margin, row
 
 
-def test_the_class_search_reads_the_class_from_the_given_frame(demo):
-    """FP runs as CFP for each of the 4 classes, 2 samples each, keeping the one that best redraws
-    the given frame: the kept sample's class is the clip's own in 9 of the 16 clips (chance: 4)."""
+def test_the_class_reader_gives_fp_the_class_of_the_given_frame(demo):
+    """The bundle's class reader reads the class from FP's given frame (right on 4,096 of 4,096
+    held-out clips), so the class search runs FP as CFP with that class only, 4 samples, keeping
+    the one that best redraws the frame: the kept class is the clip's own in all 16 clips (by
+    the search over every class: 9 of 16)."""
+    pipe = Pipeline.from_checkpoint("default")
+    assert pipe.class_reader is not None and pipe.class_reader.held_out_accuracy == 1.0
+    assert (pipe.read_classes, pipe.class_search) == (1, 4)
     row = next(r for r in demo.rows if r.task == "fp")
-    assert row.class_match >= 5 / 16, row
-    assert " ".join(demo.table().split()).count("fp: the best of 2 cfp sample(s) per class") == 1
+    assert row.class_match >= 15 / 16, row
+    assert " ".join(demo.table().split()).count(
+        "fp: the best of 4 cfp sample(s) of the class that the class reader reads from the given pixels") == 1
 
 
 @pytest.mark.parametrize("task", ["opc", "opv", "oph", "ipc", "ipd"])

@@ -234,8 +234,9 @@ def test_the_class_search_runs_fp_through_cfp_by_default_and_is_recorded(bundle_
     assert saved["class_search_twins"] == demo.class_search_twins == {"fp": "cfp"}
     table = " ".join(demo.table().split())
     fp = next(r for r in demo.rows if r.task == "fp")
-    assert ("fp: the best of 2 cfp sample(s) per class by the given pixels (--class-search; 0 = off); the kept "
-            f"sample has the clip's own class in {fp.class_match:.1%} of the clips.") in table
+    assert ("fp: the best of 2 cfp sample(s) per class, by how well they redraw the given pixels (--class-search; "
+            f"0 = off); the kept sample has the clip's own class in {fp.class_match:.1%} of the clips.") in table
+    assert saved["read_classes"] == demo.read_classes == 0      # the tiny bundle has no class reader
     assert fp.class_match in (0.0, 0.5, 1.0)                   # 2 held-out clips
     assert [r.task for r in demo.rows if r.class_match is not None] == ["fp"]
     args = ["demo", "--checkpoint", str(bundle_dir), "--output", str(tmp_path), "--clips", "1"]

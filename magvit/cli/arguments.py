@@ -133,6 +133,9 @@ def add_decoder_options(parser: argparse.ArgumentParser) -> None:
                    help="FP and other tasks with a class-conditional twin (CFP): run the twin N times for "
                         "every class and keep the result that best redraws the given pixels (default 2 "
                         "for a model with classes; 0 = off)")
+    d.add_argument("--read-classes", type=integer(0), metavar="K",
+                   help="with --class-search, try only the K classes the model's class reader finds most likely in "
+                        "the given pixels (default 1 for a model with a class reader; 0 = every class)")
     d.add_argument("--class-guidance", type=number(0), metavar="S",
                    help="classifier-free guidance toward the class for CG and other tasks given a class and "
                         "no pixels, unless the decoder has guidance of its own (--guidance-scale); default 3 "

@@ -5,6 +5,11 @@ with two weights groups, `model` (the transformer) and `tokenizer` (the frozen t
 weights, embedded), and two files: `bundle.json` (vocabulary and prompt ids, the tasks, the
 transformer and tokenizer configs, the latent and clip shapes) and `config.resolved.toml` (the
 experiment). `load_bundle` rebuilds both models from it without reading any other file.
+
+An exported bundle may also hold a class reader (`magvit export --class-reader FILE`): a small
+frame classifier that the class search asks which classes to try (`magvit.core.class_reader`),
+as a third weights group, `class_reader`, with its config, training data and held-out accuracy
+under `class_reader` in `bundle.json`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import attrs
 import torch
 from torch import nn
 
+from magvit.core.shape_classifier import ShapeClassifier, ShapeClassifierConfig
 from magvit.core.tokens import Vocabulary
 from magvit.core.training.checkpoint import load_weights, resolve_checkpoint, save_checkpoint
 from magvit.errors import MagvitError
@@ -47,6 +53,7 @@ class Bundle:
     task_names: tuple[str, ...]  # the tasks trained, in prompt order when there are prompts
     experiment: Experiment
     meta: dict[str, Any]  # the bundle.json record, plus `step` and `path`
+    class_reader: ShapeClassifier | None = None  # reads classes from given pixels (class search)
 
 
 def self_contained_tokenizer(component: TokenizerComponent) -> TokenizerComponent:
@@ -99,16 +106,40 @@ def save_bundle(
     state: dict | None = None,
     keep: int | None = 3,
     extra_files: dict[str, str] | None = None,
+    class_reader: nn.Module | None = None,
 ) -> Path:
-    """Write a bundle as `run_dir/checkpoints/step-XXXXXXXX/` (atomically); return its path."""
+    """Write a bundle as `run_dir/checkpoints/step-XXXXXXXX/` (atomically); return its path.
+    With `class_reader`, `record` must describe it (`class_reader_record`)."""
+    weights = {"model": transformer.state_dict(), "tokenizer": tokenizer.state_dict()}
+    if (class_reader is None) != ("class_reader" not in record):
+        raise ValueError("a bundle's class reader and its bundle.json entry come together")
+    if class_reader is not None:
+        weights["class_reader"] = class_reader.state_dict()
     return save_checkpoint(
         run_dir, step,
-        weights={"model": transformer.state_dict(), "tokenizer": tokenizer.state_dict()},
+        weights=weights,
         state=state or {},
         files={**bundle_files(record, experiment), **(extra_files or {})},
         meta={"bundle": FORMAT},
         keep=keep,
     )
+
+
+def class_reader_record(reader: ShapeClassifier) -> dict[str, Any]:
+    """The `bundle.json` entry of a class reader: its config, the data config it trained on and
+    its held-out accuracy."""
+    return {"config": reader.config.to_dict(), "data": getattr(reader, "trained_on", None) or {},
+            "held_out_accuracy": getattr(reader, "held_out_accuracy", None)}
+
+
+def _load_class_reader(entry: dict, path: Path) -> ShapeClassifier:
+    try:
+        reader = ShapeClassifier(ShapeClassifierConfig.from_dict(entry["config"]))
+    except (KeyError, TypeError) as exc:
+        raise MagvitError(f"bundle {path} has an unreadable class reader config ({exc})") from None
+    _load_into(reader, load_weights(path, "class_reader", fallback=None), "class reader", path)
+    reader.trained_on, reader.held_out_accuracy = entry.get("data"), entry.get("held_out_accuracy")
+    return reader
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -160,6 +191,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     tokenizer = _component(record["tokenizer"], TokenizerComponent, "tokenizer", path).build()
     _load_into(transformer, load_weights(path, "model", fallback=None), "transformer", path)
     _load_into(tokenizer, load_weights(path, "tokenizer", fallback=None), "tokenizer", path)
+    reader = _load_class_reader(record["class_reader"], path) if "class_reader" in record else None
     manifest = json.loads(_read_text(path, "checkpoint.json"))
     return Bundle(
         transformer=transformer.to(device).eval(),
@@ -168,4 +200,5 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         task_names=tuple(record["task_names"]),
         experiment=experiment,
         meta={**record, "step": int(manifest["step"]), "path": str(path)},
+        class_reader=None if reader is None else reader.to(device).eval().requires_grad_(False),
     )

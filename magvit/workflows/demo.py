@@ -84,6 +84,7 @@ class DemoReport:
     class_search_twins: dict[str, str] = attrs.Factory(dict)  # searched task -> its twin (`Pipeline.class_twin`)
     class_guidance: float = 0.0  # the guidance of class-only tasks (`Pipeline.class_guidance`)
     class_guided: list[str] = attrs.Factory(list)  # the tasks generated with it (`Pipeline.guided_decoder`)
+    read_classes: int = 0  # the class reader's classes the search tried (`Pipeline.read_classes`; 0: all)
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -105,8 +106,8 @@ class DemoReport:
                "(--refine-steps; the fit reads the condition video, never the ground truth).")
               if self.refine_steps else ("Tokens decoded as generated (no condition fit: --refine-steps 0).",)),
             *(line for task, twin in self.class_search_twins.items() for line in textwrap.wrap(
-                f"{task}: the best of {self.class_search} {twin} sample(s) per class by the given "
-                f"pixels (--class-search; 0 = off){self._match(task)}.", 100)),
+                f"{task}: the best of {self.class_search} {twin} sample(s) {self._tried()}, by how well they "
+                f"redraw the given pixels (--class-search; 0 = off){self._match(task)}.", 100)),
             *(f"{task}: classifier-free guidance {self.class_guidance:g} toward its class (--class-guidance; 0 = off)."
               for task in self.class_guided),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
@@ -124,6 +125,14 @@ class DemoReport:
                       "the scores above are of the model's own (unpasted) output."]
         return "\n".join(lines)
 
+    def _tried(self) -> str:
+        """Which classes the search tried."""
+        if not self.read_classes:
+            return "per class"
+        read = ("of the class" if self.read_classes == 1 else f"per class of the {self.read_classes} classes")
+        return (f"{read} that the class reader reads from the given pixels (--read-classes "
+                f"{self.read_classes}; 0 = every class)")
+
     def _match(self, task: str) -> str:
         row = next((r for r in self.rows if r.task == task), None)
         if row is None or row.class_match is None:
@@ -135,6 +144,7 @@ class DemoReport:
                 "decoder": self.decoder, "refine_steps": self.refine_steps,
                 "class_search": self.class_search, "class_search_twins": self.class_search_twins,
                 "class_guidance": self.class_guidance, "class_guided": self.class_guided,
+                "read_classes": self.read_classes,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -173,6 +183,7 @@ def run_demo(
     refine_steps: int | None = None,
     class_search: int | None = None,
     class_guidance: float | None = None,
+    read_classes: int | None = None,
     **decoder_overrides: Any,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
@@ -181,8 +192,8 @@ def run_demo(
     `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data).
     `decoder` and `decoder_overrides` replace the experiment's decoder or its config keys
     (`Pipeline.make_decoder`); `refine_steps` the condition fit's, `class_search` the class
-    search's and `class_guidance` the class-only tasks' guidance (`Pipeline`); the report records
-    them."""
+    search's, `read_classes` the class reader's share in it and `class_guidance` the class-only
+    tasks' guidance (`Pipeline`); the report records them."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -191,7 +202,8 @@ def run_demo(
         raise MagvitError(f"clips must be at least 1, got {clips}")
     pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile,
                                     decoder=decoder, refine_steps=refine_steps, class_search=class_search,
-                                    class_guidance=class_guidance, **decoder_overrides)
+                                    class_guidance=class_guidance, read_classes=read_classes,
+                                    **decoder_overrides)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:
@@ -259,7 +271,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
     twins = {name: twin for name in pipe.task_names if pipe.class_search and (twin := pipe.class_twin(name))}
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
                         describe(pipe.decoder), pipe.refine_steps, class_search=pipe.class_search,
-                        class_search_twins=twins, class_guidance=pipe.class_guidance, class_guided=guided)
+                        class_search_twins=twins, class_guidance=pipe.class_guidance, class_guided=guided,
+                        read_classes=pipe.read_classes if twins else 0)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

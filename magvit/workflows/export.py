@@ -20,7 +20,13 @@ from magvit.core.tokenizer.loading import (
     code_settings_differ,
 )
 from magvit.errors import MagvitError
-from magvit.workflows.bundle import Bundle, load_bundle, save_bundle, self_contained_tokenizer
+from magvit.workflows.bundle import (
+    Bundle,
+    class_reader_record,
+    load_bundle,
+    save_bundle,
+    self_contained_tokenizer,
+)
 from magvit.workflows.model_card import config_json, model_card
 from magvit.workflows.train_tokenizer import load_tokenizer, tokenizer_component_of
 
@@ -55,10 +61,33 @@ def with_tokenizer(bundle: Bundle, checkpoint: str | Path) -> Bundle:
     return attrs.evolve(bundle, tokenizer=tokenizer.requires_grad_(False), meta=meta, experiment=experiment)
 
 
+def with_class_reader(bundle: Bundle, path: str | Path) -> Bundle:
+    """`bundle` with the class reader saved at `path` (a shape classifier file, made by
+    `python -m magvit.workflows.shape_classifier`) for the class search: it must be trained on the
+    bundle's classes, frames and resolution, so its class ids are the transformer's."""
+    from magvit.workflows.shape_classifier import check_matches, load_shape_classifier
+
+    classes = bundle.vocab.num_classes
+    if classes < 2:
+        raise MagvitError(f"--class-reader {path}: this model has {classes} class(es), so there is no class "
+                          "to read; a class reader serves models trained with classes")
+    reader = load_shape_classifier(path)
+    data = bundle.experiment.data.build() if bundle.experiment.data is not None else None
+    if data is not None and all(hasattr(data, name) for name in ("num_classes", "frames", "resolution")):
+        check_matches(reader.config, data, source=f"class reader {path}")
+    if reader.num_classes != classes:
+        raise MagvitError(f"--class-reader {path}: it reads {reader.num_classes} classes but the model has "
+                          f"{classes}; train it on the model's data")
+    meta = {**bundle.meta, "class_reader": class_reader_record(reader)}
+    return attrs.evolve(bundle, class_reader=reader.requires_grad_(False), meta=meta)
+
+
 def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = False,
-                  tokenizer: str | Path | None = None) -> Path:
+                  tokenizer: str | Path | None = None, class_reader: str | Path | None = None) -> Path:
     """Write the slim bundle of `source` (a run dir or checkpoint) as the directory `target`;
-    with `tokenizer`, that stage-1 checkpoint's decoder replaces the bundle's (`with_tokenizer`)."""
+    with `tokenizer`, that stage-1 checkpoint's decoder replaces the bundle's (`with_tokenizer`);
+    with `class_reader`, that classifier file becomes the bundle's class reader
+    (`with_class_reader`; else the source's own, if it has one, is kept)."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise MagvitError(f"{target} is a file; give the folder to write")
@@ -67,19 +96,23 @@ def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = F
     bundle = load_bundle(source)
     if tokenizer is not None:
         bundle = with_tokenizer(bundle, tokenizer)
+    if class_reader is not None:
+        bundle = with_class_reader(bundle, class_reader)
     read_from = Path(bundle.meta["path"]).resolve()
     if target.resolve() in (read_from, *read_from.parents):
         raise MagvitError(f"{target} holds the checkpoint being exported ({read_from}); writing "
                           "there would destroy it. Choose another folder")
     record = {k: v for k, v in bundle.meta.items() if k not in ("step", "path")}
     parameters = {name: sum(p.numel() for p in model.parameters())
-                  for name, model in (("transformer", bundle.transformer), ("tokenizer", bundle.tokenizer))}
+                  for name, model in (("transformer", bundle.transformer), ("tokenizer", bundle.tokenizer),
+                                      ("class_reader", bundle.class_reader)) if model is not None}
     extra = {"config.json": config_json(record, bundle.meta["step"], parameters),
              "README.md": model_card(bundle, target, parameters)}
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         written = save_bundle(tmp, bundle.meta["step"], transformer=bundle.transformer,
                               tokenizer=bundle.tokenizer, record=record,
-                              experiment=bundle.experiment, keep=None, extra_files=extra)
+                              experiment=bundle.experiment, keep=None, extra_files=extra,
+                              class_reader=bundle.class_reader)
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

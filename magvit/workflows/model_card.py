@@ -60,6 +60,7 @@ def model_card(bundle, source: Path, parameters: dict[str, int]) -> str:
         f"| training data | {data_line} |",
         f"| training steps | {meta['step']} (batch {exp.train.batch_size} x {exp.train.accumulate} accumulated) |",
         f"| decoder | {exp.decoder.kind if exp.decoder else 'commit'} |",
+        *_class_reader_row(meta.get("class_reader"), parameters.get("class_reader")),
         "",
     ]
     scores = _eval_scores(run_dir)
@@ -81,6 +82,15 @@ def model_card(bundle, source: Path, parameters: dict[str, int]) -> str:
                   "token are unchanged.", ""]
     lines += ["`config.resolved.toml` is the full experiment with the plugin versions used.", ""]
     return "\n".join(lines)
+
+
+def _class_reader_row(entry: dict | None, count: int | None) -> list[str]:
+    if not entry:
+        return []
+    accuracy = entry.get("held_out_accuracy")
+    scored = f", {accuracy:.1%} right on held-out clips" if accuracy is not None else ""
+    return [f"| class reader | a {_millions(count)} frame classifier{scored}: the class search tries the class "
+            "it reads from the given pixels (`--read-classes`) |"]
 
 
 def _source_card(folder: Path) -> tuple[dict[str, float], list[str]]:

@@ -30,6 +30,7 @@ import torch
 
 from magvit.api import latent_mask_for
 from magvit.core import condition_fit
+from magvit.core.class_reader import likely_classes
 from magvit.core.condition_search import best_candidates, given_pixel_error
 from magvit.core.decoding.model_logits import GuidedPair, PrefixedLogits
 from magvit.core.tokens import build_sequence
@@ -46,16 +47,25 @@ from magvit.workflows.generation_batch import ClipMemory, auto_batch_size, clip_
 Labels = int | Sequence[int] | torch.Tensor | None
 BatchSize = int | str  # a number of clips, or "auto"
 _UNMEASURED = object()  # clip_memory() not measured yet (None means it cannot be)
-# `Pipeline`'s default class search: candidates per class for a task with a class-conditional
-# twin. With 2 (8 candidates) the bundled default's FP gains +3.29 dB (bf16) and +3.52 (fp32)
-# over its baseline on the demo's 64 clips, +2.37 without; about +3.15 on 96 other held-out
-# clips, where 1 gave +2.4 to +2.9 and 3 nothing more (magvit/weights/README.md).
+# `Pipeline`'s default class search over every class (a model without a class reader, or
+# read_classes=0): candidates per class for a task with a class-conditional twin. With 2 (8
+# candidates) the bundled default's FP gains +3.28 dB (bf16) and +3.51 (fp32) over its baseline
+# on the demo's 64 clips, +2.32 without; about +3.15 on 96 other held-out clips, where 1 gave +2.4
+# to +2.9 and 3 nothing more (magvit/weights/README.md).
 CLASS_SEARCH = 2
 # `Pipeline`'s default classifier-free guidance for a task given a class and no pixels (CG). On
 # the bundled default's 64 CG samples (two seeds) the shape classifier finds the class's kind in
 # 52% and 41% without it, 83% and 81% at 3, 95% at 8, where the shapes grow and saturate; the
 # same guidance on the tasks with given pixels costs up to 1.2 dB, so they run without it.
 CLASS_GUIDANCE = 3.0
+# `Pipeline`'s defaults for a bundle with a class reader: the class search tries only the class the
+# reader finds most likely in the given pixels, READ_SEARCH samples of it. The bundled default's
+# reader is right on all 64 demo clips, and FP gains +4.34 dB with 2 samples and +4.68 with 4 (96
+# other held-out clips: +4.12, +4.18, +4.44 with 1, 2, 4), against +3.28 by the search over every
+# class; its two likeliest classes, 1 or 2 samples each, give +3.45 and +3.48, as the given pixels'
+# error picks the wrong one of two classes in 30-42% of the clips (magvit/weights/README.md).
+READ_CLASSES = 1
+READ_SEARCH = 4
 
 
 @attrs.frozen
@@ -72,6 +82,7 @@ class Result:
     class_search: int = 0  # candidates per class the result was picked from (0: no search)
     classes: torch.Tensor | None = None  # (B,) with a search: the class each kept candidate had
     guidance_scale: float = 0.0  # the decoder's classifier-free guidance for this task (0: none)
+    read_classes: int = 0  # with a search: the class reader's most likely classes tried (0: every class)
 
     def side_by_side(self) -> torch.Tensor:
         """(B, 3, T, H, 2W): the condition on the left, the result on the right."""
@@ -89,7 +100,7 @@ class Result:
 class Pipeline:
     def __init__(self, bundle: Any, decoder: Any = None, *, precision: str | None = None,
                  compile: bool = False, refine_steps: int | None = None, class_search: int | None = None,
-                 class_guidance: float | None = None, **overrides: Any):
+                 class_guidance: float | None = None, read_classes: int | None = None, **overrides: Any):
         """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
         tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
         `make_decoder`; `precision`: "auto" (default), "fp32", "bf16" or "fp16"; `compile`:
@@ -98,11 +109,16 @@ class Pipeline:
         `refine_steps`: the condition fit's steps for tasks with given pixels (None:
         `condition_fit.STEPS` where the tokenizer has the latent path for it, else 0);
         `class_search`: candidates per class for a task with a class-conditional twin
-        (`class_twin`; None: `CLASS_SEARCH` for a model with classes, else 0; 0 = off);
+        (`class_twin`; None: `READ_SEARCH` where the class reader picks the class, else
+        `CLASS_SEARCH` for a model with classes, else 0; 0 = off);
         `class_guidance`: the classifier-free guidance scale for a task given a class and no
         pixels (CG), where the decoder has `guidance_scale` and was given none (None:
-        `CLASS_GUIDANCE` for a model with classes, else 0; 0 = off)."""
+        `CLASS_GUIDANCE` for a model with classes, else 0; 0 = off); `read_classes`: the class
+        search tries only that many of the classes the bundle's class reader finds most likely
+        in the given pixels (`magvit.core.class_reader`; None: `READ_CLASSES` for a bundle with
+        a reader, else 0; 0 = every class, the reader unused)."""
         self.bundle = bundle
+        self.class_reader = getattr(bundle, "class_reader", None)  # test bundles may lack the field
         self.tokenizer = bundle.tokenizer.eval()
         self.vocab = bundle.vocab
         self.device = next(bundle.transformer.parameters()).device
@@ -116,17 +132,34 @@ class Pipeline:
             self._compile()
         self.decoder = self.make_decoder(decoder, **overrides)
         self.refine_steps = self._refine_steps(refine_steps)
+        self.read_classes = self._read_classes(read_classes)
         self.class_search = self._class_search(class_search)
         self.class_guidance = self._class_guidance(class_guidance)
         self._twins: dict[str, str | None] = {}
 
     def _class_search(self, per_class: int | None) -> int:
         if per_class is None:
-            return CLASS_SEARCH if self.vocab.num_classes > 1 else 0
+            if self.vocab.num_classes < 2:
+                return 0
+            return READ_SEARCH if self.read_classes else CLASS_SEARCH
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 0:
             raise MagvitError(f"class_search must be a whole number of at least 0 (candidates per class; "
                               f"0 = off), got {per_class!r}")
         return per_class
+
+    def _read_classes(self, count: int | None) -> int:
+        if count is None:
+            return min(READ_CLASSES, self.vocab.num_classes) if self.class_reader is not None else 0
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise MagvitError(f"read_classes must be a whole number of at least 0 (the class reader's most "
+                              f"likely classes the class search tries; 0 = every class), got {count!r}")
+        if count and self.class_reader is None:
+            raise MagvitError(f"read_classes={count}: this model has no class reader (export one into it with "
+                              "`magvit export ... --class-reader FILE`); use read_classes=0 (--read-classes 0)")
+        if count > self.vocab.num_classes:
+            raise MagvitError(f"read_classes={count}: the model has {self.vocab.num_classes} classes; "
+                              f"give at most {self.vocab.num_classes} (0 = every class)")
+        return count
 
     def _class_guidance(self, scale: float | None) -> float:
         if scale is None:
@@ -171,13 +204,13 @@ class Pipeline:
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
                         precision: str | None = None, compile: bool = False, refine_steps: int | None = None,
                         class_search: int | None = None, class_guidance: float | None = None,
-                        **overrides: Any) -> Pipeline:
+                        read_classes: int | None = None, **overrides: Any) -> Pipeline:
         from magvit.core.training.distributed import resolve_device
         from magvit.workflows.bundle import load_bundle
 
         return cls(load_bundle(path, device=resolve_device(device)), decoder, precision=precision,
                    compile=compile, refine_steps=refine_steps, class_search=class_search,
-                   class_guidance=class_guidance, **overrides)
+                   class_guidance=class_guidance, read_classes=read_classes, **overrides)
 
     @classmethod
     def from_pretrained(cls, name: str | Path, *, device: str = "auto", decoder: Any = None,
@@ -266,7 +299,8 @@ class Pipeline:
     def generate(self, task: str, video: str | Path | torch.Tensor | None = None, *,
                  label: Labels = None, seed: int = 0, samples: int = 1, batch_size: BatchSize = "auto",
                  decoder: Any = None, refine_steps: int | None = None, class_search: int | None = None,
-                 class_guidance: float | None = None, progress: bool = False) -> Result:
+                 class_guidance: float | None = None, read_classes: int | None = None,
+                 progress: bool = False) -> Result:
         """Generate `samples` results per input clip (or per label, for a task without one).
 
         `video` is a file, a `(3, T, H, W)` clip or a `(B, 3, T, H, W)` batch at the model's
@@ -274,8 +308,10 @@ class Pipeline:
         pipeline's for this call (a name or a built decoder); `refine_steps` the pipeline's
         condition fit for this call (0 = off); `class_search` its candidates per class for a
         task with a class twin (`class_twin`; 0 = off; each clip then runs as classes x
-        class_search candidates); `class_guidance` its guidance scale for a task given a class
-        and no pixels (`guided_decoder`; 0 = off); `batch_size` clips run at once, or "auto": as
+        class_search candidates, or as read_classes x class_search with `read_classes`, the class
+        reader's most likely classes for this call: 0 = every class); `class_guidance` its
+        guidance scale for a task given a class and no pixels (`guided_decoder`; 0 = off);
+        `batch_size` clips run at once, or "auto": as
         many as fit in the device's free memory (`batch_size_for`). A seed gives the same
         result for the same batch size.
         """
@@ -285,6 +321,8 @@ class Pipeline:
         per_class = self.class_search if class_search is None else self._class_search(class_search)
         twin = self.class_twin(task) if per_class else None
         per_class = per_class if twin is not None else 0
+        read = self.read_classes if read_classes is None else self._read_classes(read_classes)
+        read = read if per_class else 0
         clips = self._clips(task, task_obj, video, label)
         labels = self._labels(task, task_obj, label, clips.shape[0])
         clips = clips.repeat_interleave(samples, dim=0)
@@ -301,14 +339,15 @@ class Pipeline:
                 for s in range(0, clips.shape[0], batch_size)
             ]
         else:
-            candidates = self.vocab.num_classes * per_class
+            candidates = (read or self.vocab.num_classes) * per_class
             search_size = batch_size
             if search_size == "auto":  # sized in candidates, run in whole clips
                 rows = self.batch_size_for(search_size, clips.shape[0] * candidates, decoder)
                 search_size = max(1, rows // candidates)
             search_size = self.batch_size_for(search_size, clips.shape[0], decoder)
             parts = [
-                self._search_batch(task, twin, clips[s:s + search_size], decoder, generator, per_class, progress)
+                self._search_batch(task, twin, clips[s:s + search_size], decoder, generator, per_class, read,
+                                   progress)
                 for s in range(0, clips.shape[0], search_size)
             ]
         seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
@@ -319,7 +358,8 @@ class Pipeline:
         if twin is not None and refine:  # the fit, on the kept candidates only, in batches of its own size
             fit_size = self.batch_size_for(batch_size, clips.shape[0], decoder, refine=True)
             result = self._fit_kept(result, fit_size, refine)
-        return attrs.evolve(result, guidance_scale=float(getattr(decoder, "guidance_scale", 0) or 0))
+        return attrs.evolve(result, guidance_scale=float(getattr(decoder, "guidance_scale", 0) or 0),
+                            read_classes=read)
 
     def clip_memory(self) -> ClipMemory | None:
         """Bytes one more clip costs at each generation stage (measured once, on `meta`; None
@@ -441,13 +481,19 @@ class Pipeline:
         return Result(name, padded, video, tokens, pixel_mask.cpu(),
                       {"tokenizer": encode_s + clock.lap(), "transformer": transformer_s}, refine)
 
-    def _search_batch(self, name, twin_name, clips, decoder, generator, per_class, progress) -> Result:
-        """Task `name` on `clips` by the class search: its twin for every class, `per_class`
-        candidates each, keeping per clip the candidate that best redraws the given pixels (the
-        condition fit runs afterwards, on the kept ones only: `_fit_kept`)."""
-        batch, candidates = clips.shape[0], self.vocab.num_classes * per_class
-        classes = torch.arange(self.vocab.num_classes, device=self.device)
-        labels = classes.repeat_interleave(per_class).repeat(batch)        # (B * candidates,), clip-major
+    def _search_batch(self, name, twin_name, clips, decoder, generator, per_class, read, progress) -> Result:
+        """Task `name` on `clips` by the class search: its twin for every class (with `read`, for
+        the class reader's `read` most likely classes of each clip), `per_class` candidates each,
+        keeping per clip the candidate that best redraws the given pixels (the condition fit runs
+        afterwards, on the kept ones only: `_fit_kept`)."""
+        batch = clips.shape[0]
+        if read:
+            padded, pixel_mask = self.task(twin_name).condition(clips)
+            classes = likely_classes(self.class_reader, padded, pixel_mask, read).to(self.device)   # (B, read)
+        else:
+            classes = torch.arange(self.vocab.num_classes, device=self.device).expand(batch, -1)  # (B, C)
+        candidates = classes.shape[1] * per_class
+        labels = classes.repeat_interleave(per_class, dim=1).flatten()      # (B * candidates,), clip-major
         with inference_autocast(self.device, self.precision):
             tried = self._generate_batch_in_precision(
                 twin_name, self.task(twin_name), clips, labels, decoder, generator, 0, progress,

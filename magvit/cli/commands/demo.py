@@ -54,7 +54,8 @@ def run(args) -> int:
                       precision=args.precision, compile=args.compile, shape_classifier=args.shape_classifier,
                       paste_condition=args.paste_condition, decoder=args.decoder,
                       refine_steps=args.refine_steps, class_search=args.class_search,
-                      class_guidance=args.class_guidance, **decoder_overrides(args))
+                      class_guidance=args.class_guidance, read_classes=args.read_classes,
+                      **decoder_overrides(args))
     print(report.table())
     print(f"\nwrote {args.output}/contact_sheet.png, one mp4 per task, results.json and results.txt")
     return 0

@@ -56,6 +56,9 @@ def register(sub) -> None:
                    help="candidates per class for FP and other tasks with a class-conditional twin, keeping "
                         "the one that best redraws the given pixels (default: the pipeline's 2, but 0 with "
                         "--protocol)")
+    p.add_argument("--read-classes", type=integer(0), metavar="K",
+                   help="with --class-search, try only the K classes the model's class reader finds most likely in "
+                        "the given pixels (default 1 for a model with a class reader; 0 = every class)")
     p.add_argument("--class-guidance", type=number(0), metavar="S",
                    help="classifier-free guidance toward the class for CG (default: the pipeline's 3, but 0 "
                         "with --protocol)")
@@ -121,7 +124,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
                 "protocol": args.protocol, "precision": args.precision, "refine_steps": args.refine_steps,
                 "class_search": args.class_search, "class_guidance": args.class_guidance,
-                "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+                "read_classes": args.read_classes, "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
                 "lpips": perceptual.sha256 if perceptual else None}
@@ -136,7 +139,7 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                           protocol=protocol(args.protocol) if args.protocol else None,
                           precision=args.precision, refine_steps=args.refine_steps,
                           class_search=args.class_search, class_guidance=args.class_guidance,
-                          batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
+                          read_classes=args.read_classes, batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:
         cleanup(ctx)

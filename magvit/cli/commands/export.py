@@ -13,6 +13,10 @@ def register(sub) -> None:
     p.add_argument("--tokenizer", metavar="RUN",
                    help="a stage-1 run trained with codes_from on this model's tokenizer: its "
                         "decoder replaces the bundle's (the tokens stay the same; checked)")
+    p.add_argument("--class-reader", metavar="FILE",
+                   help="a shape classifier file (python -m magvit.workflows.shape_classifier) trained on "
+                        "this model's clips: the class search then tries the class it reads from the "
+                        "given pixels (FP: the first frame) instead of every class")
     p.set_defaults(func=run)
 
 
@@ -20,7 +24,7 @@ def run(args) -> int:
     from magvit.workflows.export import export_bundle
 
     out = export_bundle(args.checkpoint, args.output, overwrite=args.overwrite,
-                        tokenizer=args.tokenizer)
+                        tokenizer=args.tokenizer, class_reader=args.class_reader)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
     print(f"wrote {out} ({size:.1f} MiB); use it as --checkpoint {out}")
     return 0

@@ -75,10 +75,13 @@ def run(args) -> int:
     pipe = Pipeline.from_checkpoint(args.checkpoint, device=args.device, decoder=args.decoder,
                                     precision=args.precision, compile=args.compile,
                                     refine_steps=args.refine_steps, class_search=args.class_search,
-                                    class_guidance=args.class_guidance, **overrides)
+                                    class_guidance=args.class_guidance, read_classes=args.read_classes,
+                                    **overrides)
     task = pipe.task(args.task)  # an unknown task fails before any video is read
     twin = pipe.class_twin(args.task) if pipe.class_search else None
-    search = f"; class search: the best of {pipe.class_search} {twin} sample(s) a class" if twin else ""
+    tried = (f"per class, of the class reader's {pipe.read_classes} likeliest class(es)" if pipe.read_classes
+             else "a class")
+    search = f"; class search: the best of {pipe.class_search} {twin} sample(s) {tried}" if twin else ""
     guided = pipe.guided_decoder(args.task, pipe.decoder)
     guidance = f"; class guidance {guided.guidance_scale:g}" if guided is not pipe.decoder else ""
     print(f"decoder {describe(pipe.decoder)}; condition fit {pipe.refine_steps} step(s){search}{guidance}")

@@ -308,3 +308,19 @@ def test_masked_psnr_scores_only_the_selected_pixels():
     frame1[1] = True
     assert masked_psnr(video, target, frame1).item() == pytest.approx(20.0, abs=1e-4)
     assert masked_psnr(video, target, ~frame1).item() == pytest.approx(100.0)  # error-free: clamped
+
+
+def test_more_clips_than_the_eval_split_holds_widen_it_and_keep_the_first_ones(tmp_path):
+    """The synthetic eval split is drawn per index, so asking for more clips than the model's
+    experiment sizes it (`eval_clips`) widens it: the first clips stay the same, and none of the
+    new ones is a training clip."""
+    run = save_tiny_bundle(tmp_path / "bundle", {"data": {**EXPERIMENT["data"], "eval_clips": 3}})
+    pipe = Pipeline.from_checkpoint(run, device="cpu")
+    assert pipe.bundle.experiment.data.config.eval_clips == 3
+    few, few_labels = held_out_clips(pipe, 3, seed=0)
+    many, many_labels = held_out_clips(pipe, 5, seed=0)
+    assert few.shape == (3, 3, *CLIP) and many.shape == (5, 3, *CLIP) and many_labels.shape == (5,)
+    assert torch.equal(many[:3], few) and torch.equal(many_labels[:3], few_labels)
+    train = pipe.bundle.experiment.data.build().make("train", seed=0)
+    assert not any(torch.equal(clip.cpu(), train[i]["video"]) for clip in many for i in range(8))
+    assert pipe.bundle.experiment.data.config.eval_clips == 3              # the bundle is left alone

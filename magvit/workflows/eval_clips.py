@@ -12,11 +12,16 @@ from magvit.workflows.pipeline import Pipeline
 
 
 def held_out_clips(pipe: Pipeline, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `count` clips of the eval split of the model's own training data."""
+    """The first `count` clips of the eval split of the model's own training data. A dataset
+    whose config sizes its eval split (`eval_clips`, as `synthetic` does) is widened to `count`
+    clips when it has fewer: such clips are drawn per index from the eval split's own seeds, so
+    the first ones stay the same and none of them is a training clip."""
     data = pipe.bundle.experiment.data
     if data is None:
         raise MagvitError("this model's experiment names no [data]; pass --input videos instead")
-    dataset = data.build().make("eval", seed=seed)
+    size = getattr(data.config, "eval_clips", None)
+    widen = {"eval_clips": count} if isinstance(size, int) and size < count else {}
+    dataset = data.build(**widen).make("eval", seed=seed)
     items = [dataset[i] for i in range(min(count, len(dataset)))]
     videos = torch.stack([item["video"] for item in items]).to(pipe.device)
     labels = torch.tensor([item["label"] for item in items], device=pipe.device)

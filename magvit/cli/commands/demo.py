@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--input", dest="inputs", type=input_video, nargs="+", metavar="VIDEO",
                    help="your own videos instead of held-out synthetic clips")
     p.add_argument("--clips", type=integer(1), default=16,
-                   help="held-out clips per task (default 16: fewer make the PSNR comparison noisy)")
+                   help="held-out clips per task (default 16: fewer make the PSNR comparison noisy; a "
+                        "synthetic eval split smaller than N is widened, keeping its first clips)")
     p.add_argument("--class", dest="label", type=integer(0), default=0,
                    help="class label used for --input videos by the class-conditional tasks")
     p.add_argument("--seed", type=int, default=0)

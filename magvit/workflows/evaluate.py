@@ -169,8 +169,9 @@ def evaluate(
     gives the statistics of one. With `partial_dir`, finished (task, fold)s and, every
     `save_every` seconds, each rank's progress inside a fold are kept there for --resume.
     `refine_steps`, `class_search`, `read_classes` and `class_guidance`: the pipeline's condition
-    fit, class search, the class reader's share in it and class-only guidance (default: its own, but 0 under a protocol, whose published
-    numbers come from the paper's decoding without them)."""
+    fit, class search, the class reader's share in it and class-only guidance (default: its own,
+    but 0 under a protocol, whose published numbers come from the paper's decoding without
+    them)."""
     ctx = ctx or DistContext()
     folds = folds or (protocol.folds if protocol else 1)
     samples = samples or (protocol.samples if protocol else 16)

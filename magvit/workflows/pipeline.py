@@ -311,9 +311,8 @@ class Pipeline:
         class_search candidates, or as read_classes x class_search with `read_classes`, the class
         reader's most likely classes for this call: 0 = every class); `class_guidance` its
         guidance scale for a task given a class and no pixels (`guided_decoder`; 0 = off);
-        `batch_size` clips run at once, or "auto": as
-        many as fit in the device's free memory (`batch_size_for`). A seed gives the same
-        result for the same batch size.
+        `batch_size` clips run at once, or "auto": as many as fit in the device's free memory
+        (`batch_size_for`). A seed gives the same result for the same batch size.
         """
         task_obj = self.task(task)
         refine = self.refine_steps if refine_steps is None else self._refine_steps(refine_steps)

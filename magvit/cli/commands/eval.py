@@ -139,7 +139,8 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                           protocol=protocol(args.protocol) if args.protocol else None,
                           precision=args.precision, refine_steps=args.refine_steps,
                           class_search=args.class_search, class_guidance=args.class_guidance,
-                          read_classes=args.read_classes, batch_size=args.batch_size, device=args.device, ctx=ctx, partial_dir=partial,
+                          read_classes=args.read_classes, batch_size=args.batch_size, device=args.device,
+                          ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:
         cleanup(ctx)

@@ -41,12 +41,13 @@ def tiny_models(vocab: Vocabulary, seed: int = 0):
             regs.transformers.create(transformer.pop("kind"), **transformer).eval())
 
 
-def tiny_bundle(experiment: Experiment | None = None, seed: int = 0) -> types.SimpleNamespace:
+def tiny_bundle(experiment: Experiment | None = None, seed: int = 0,
+                tasks: tuple[str, ...] = TASKS) -> types.SimpleNamespace:
     """A Bundle-like object (the fields `load_bundle` returns) with random weights."""
-    vocab = Vocabulary(512, num_classes=3, task_names=TASKS)
+    vocab = Vocabulary(512, num_classes=3, task_names=tasks)
     tokenizer, transformer = tiny_models(vocab, seed)
     return types.SimpleNamespace(
-        transformer=transformer, tokenizer=tokenizer, vocab=vocab, task_names=TASKS,
+        transformer=transformer, tokenizer=tokenizer, vocab=vocab, task_names=tasks,
         experiment=experiment or Experiment(), meta={"clip_shape": list(CLIP)},
     )
 

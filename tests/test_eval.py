@@ -29,12 +29,14 @@ def test_psnr_and_ssim_for_every_task_asked(tmp_path, capsys):
     assert report["class_search"] == 4  # and its class search (FP through CFP)
     assert report["read_classes"] == 1  # of the class its class reader reads from the given frame
     assert report["class_guidance"] == 3.0  # and its guidance of CG
+    assert report["sample_search"] == 1  # one sample per clip for the other tasks
     assert main(["eval", "default", "--metrics", "psnr", "--samples", "2", "--tasks", "ipc,fp", "--refine-steps", "0",
-                 "--class-search", "0", "--output", str(tmp_path / "plain")]) == 0
+                 "--class-search", "0", "--sample-search", "2", "--output", str(tmp_path / "plain")]) == 0
     plain = json.loads((tmp_path / "plain" / "eval.json").read_text())
     assert plain["refine_steps"] == 0 and plain["rows"]["ipc"]["psnr"] != report["rows"]["ipc"]["psnr"]
     assert plain["class_search"] == 0 and plain["rows"]["fp"]["psnr"] != report["rows"]["fp"]["psnr"]
     assert plain["read_classes"] == 0  # no search, nothing read
+    assert plain["sample_search"] == 2  # ipc and fp (its class search off): the best of 2 samples
 
 
 def test_fvd_with_an_unverified_random_i3d_and_cached_real_statistics(tmp_path, monkeypatch, capsys):

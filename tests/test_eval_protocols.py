@@ -109,11 +109,13 @@ def test_centre_resize_crops_the_centre_square_and_resizes_bilinearly():
 
 def test_a_protocol_scores_the_default_model_with_fvd_per_fold(videos, tmp_path, monkeypatch):
     monkeypatch.setenv("MAGVIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("magvit.workflows.pipeline.SAMPLE_SEARCH", 3)  # were the pipeline's default a search
     report = evaluate("default", tasks=["fp", "cg"], metrics=("psnr", "fvd"), protocol=TINY, data=videos,
                       extractor=MeanColour(), batch_size=2, progress=False)
     assert report.folds == 2 and report.protocol["name"] == "tiny-test"
     assert report.refine_steps == 0  # a protocol scores the paper's decoding, without the condition fit
     assert report.class_search == 0 and report.class_guidance == 0.0  # or the class search and CG guidance
+    assert report.sample_search == 1  # or the sample search
     for row in report.rows:
         assert row.samples == 5 and row.fvd is not None and row.fvd >= 0 and row.fvd_std >= 0
     assert report.rows[0].psnr is not None and report.rows[1].psnr is None

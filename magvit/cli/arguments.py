@@ -136,6 +136,9 @@ def add_decoder_options(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--read-classes", type=integer(0), metavar="K",
                    help="with --class-search, try only the K classes the model's class reader finds most likely in "
                         "the given pixels (default 1 for a model with a class reader; 0 = every class)")
+    d.add_argument("--sample-search", type=integer(1), metavar="N",
+                   help="tasks with given pixels that run no class search: generate N samples per clip and keep "
+                        "the one that best redraws the given pixels (default 1: one sample, no search)")
     d.add_argument("--class-guidance", type=number(0), metavar="S",
                    help="classifier-free guidance toward the class for CG and other tasks given a class and "
                         "no pixels, unless the decoder has guidance of its own (--guidance-scale); default 3 "

@@ -17,7 +17,9 @@ The generated tokens are fitted to the given pixels (`Pipeline`'s condition fit,
 0 = off) before they are decoded: that is part of generation, and it reads the padded condition
 video only. FP (and any task with a class-conditional twin) runs by the pipeline's class search
 (`class_search` candidates per class of its twin CFP, keeping the one that best redraws the given
-frame; 0 = off): also part of generation, also reading the condition video only. CG runs with
+frame; 0 = off): also part of generation, also reading the condition video only. With
+`sample_search` N > 1, every other task with given pixels keeps the best of N samples by the
+same reading of its given pixels. CG runs with
 the pipeline's classifier-free guidance toward its class (`class_guidance`; 0 = off).
 `paste_condition` pastes the condition pixels back into the videos and the contact sheet
 (`Result.pasted`); the scores are always of the model's own, unpasted output.
@@ -85,6 +87,8 @@ class DemoReport:
     class_guidance: float = 0.0  # the guidance of class-only tasks (`Pipeline.class_guidance`)
     class_guided: list[str] = attrs.Factory(list)  # the tasks generated with it (`Pipeline.guided_decoder`)
     read_classes: int = 0  # the class reader's classes the search tried (`Pipeline.read_classes`; 0: all)
+    sample_search: int = 1  # samples per clip (`Pipeline.sample_search`; 1: no search)
+    sample_searched: list[str] = attrs.Factory(list)  # the tasks that ran it (given pixels, no class search)
 
     def table(self) -> str:
         head = (f"{'task':<5} {'PSNR':>7} {'cond PSNR':>10} {'SSIM':>6}   {'baseline PSNR':>13} {'SSIM':>6}"
@@ -108,6 +112,9 @@ class DemoReport:
             *(line for task, twin in self.class_search_twins.items() for line in textwrap.wrap(
                 f"{task}: the best of {self.class_search} {twin} sample(s) {self._tried()}, by how well they "
                 f"redraw the given pixels (--class-search; 0 = off){self._match(task)}.", 100)),
+            *(textwrap.wrap(f"{', '.join(self.sample_searched)}: the best of {self.sample_search} samples per "
+                            "clip, by how well they redraw the given pixels (--sample-search; 1 = off).", 100)
+              if self.sample_searched else ()),
             *(f"{task}: classifier-free guidance {self.class_guidance:g} toward its class (--class-guidance; 0 = off)."
               for task in self.class_guided),
             "PSNR: over the pixels the task generates; SSIM: over the clip.",
@@ -144,7 +151,8 @@ class DemoReport:
                 "decoder": self.decoder, "refine_steps": self.refine_steps,
                 "class_search": self.class_search, "class_search_twins": self.class_search_twins,
                 "class_guidance": self.class_guidance, "class_guided": self.class_guided,
-                "read_classes": self.read_classes,
+                "read_classes": self.read_classes, "sample_search": self.sample_search,
+                "sample_searched": self.sample_searched,
                 "tasks": [{**attrs.asdict(r), "solid": r.solid} for r in self.rows]}
 
 
@@ -184,6 +192,7 @@ def run_demo(
     class_search: int | None = None,
     class_guidance: float | None = None,
     read_classes: int | None = None,
+    sample_search: int | None = None,
     **decoder_overrides: Any,
 ) -> DemoReport:
     """Run every task of the model on `clips` held-out clips (or on `inputs`) and write the
@@ -192,8 +201,9 @@ def run_demo(
     `shape_classifier`: a file that scores CG (default: the bundled one, if it fits the data).
     `decoder` and `decoder_overrides` replace the experiment's decoder or its config keys
     (`Pipeline.make_decoder`); `refine_steps` the condition fit's, `class_search` the class
-    search's, `read_classes` the class reader's share in it and `class_guidance` the class-only
-    tasks' guidance (`Pipeline`); the report records them."""
+    search's, `read_classes` the class reader's share in it, `sample_search` the samples per clip
+    of the other tasks with given pixels and `class_guidance` the class-only tasks' guidance
+    (`Pipeline`); the report records them."""
     start = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -203,7 +213,7 @@ def run_demo(
     pipe = Pipeline.from_checkpoint(checkpoint, device=device, precision=precision, compile=compile,
                                     decoder=decoder, refine_steps=refine_steps, class_search=class_search,
                                     class_guidance=class_guidance, read_classes=read_classes,
-                                    **decoder_overrides)
+                                    sample_search=sample_search, **decoder_overrides)
     outputs = [out / f"{name}.mp4" for name in pipe.task_names] + [out / n for n in OUTPUT_FILES]
     for given in inputs or []:
         if Path(given).resolve() in {o.resolve() for o in outputs}:
@@ -238,7 +248,7 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
     truth = videos.cpu()
     roundtrip = pipe.roundtrip(videos).cpu()  # the ceiling, the same for every task
 
-    rows, sheet_rows, guided = [], [], []
+    rows, sheet_rows, guided, searched = [], [], [], []
     for task_name in tqdm(pipe.task_names, desc="demo", unit="task", disable=not progress):
         task = pipe.task(task_name)
         task_labels = labels if task.needs_class else None
@@ -250,6 +260,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
         seconds = time.perf_counter() - tick
         if result.guidance_scale != getattr(pipe.decoder, "guidance_scale", 0):
             guided.append(task_name)
+        if result.sample_search > 1:
+            searched.append(task_name)
 
         generated = result.video.cpu()  # scored as the model made it, pasted or not
         condition = result.condition.cpu()
@@ -272,7 +284,8 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
     report = DemoReport(rows, out, videos.shape[0], time.perf_counter() - start, paste_condition,
                         describe(pipe.decoder), pipe.refine_steps, class_search=pipe.class_search,
                         class_search_twins=twins, class_guidance=pipe.class_guidance, class_guided=guided,
-                        read_classes=pipe.read_classes if twins else 0)
+                        read_classes=pipe.read_classes if twins else 0, sample_search=pipe.sample_search,
+                        sample_searched=searched)
     (out / "results.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "results.txt").write_text(report.table() + "\n")
     return report

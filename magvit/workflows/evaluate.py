@@ -65,12 +65,14 @@ class EvalReport:
     class_search: int = 0  # the pipeline's class search (0 under a protocol, likewise)
     class_guidance: float = 0.0  # the pipeline's guidance of class-only tasks (0 under a protocol, likewise)
     read_classes: int = 0  # the class reader's classes the class search tries (0: every class)
+    sample_search: int = 1  # samples per clip of the other tasks with given pixels (1: no search)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "metrics": list(self.metrics), "folds": self.folds,
                 "protocol": self.protocol, "extractor": self.extractor, "refine_steps": self.refine_steps,
                 "class_search": self.class_search, "class_guidance": self.class_guidance,
-                "read_classes": self.read_classes, "rows": {row.task: row.to_dict() for row in self.rows}}
+                "read_classes": self.read_classes, "sample_search": self.sample_search,
+                "rows": {row.task: row.to_dict() for row in self.rows}}
 
     def table(self) -> str:
         width = max(6, *(len(row.task) + 2 for row in self.rows))
@@ -160,6 +162,7 @@ def evaluate(
     class_search: int | None = None,
     class_guidance: float | None = None,
     read_classes: int | None = None,
+    sample_search: int | None = None,
 ) -> EvalReport:
     """Score every task. Without a `protocol`, on the model's held-out clips (or the first clips
     of `data`), every fold the same clips with new seeds (default 16 clips, 1 fold); with one, on
@@ -168,10 +171,10 @@ def evaluate(
     statistics gathered: each batch is generated with its own seed, so any number of processes
     gives the statistics of one. With `partial_dir`, finished (task, fold)s and, every
     `save_every` seconds, each rank's progress inside a fold are kept there for --resume.
-    `refine_steps`, `class_search`, `read_classes` and `class_guidance`: the pipeline's condition
-    fit, class search, the class reader's share in it and class-only guidance (default: its own,
-    but 0 under a protocol, whose published numbers come from the paper's decoding without
-    them)."""
+    `refine_steps`, `class_search`, `read_classes`, `sample_search` and `class_guidance`: the
+    pipeline's condition fit, class search, the class reader's share in it, sample search and
+    class-only guidance (default: its own, but 0 (one sample) under a protocol, whose published
+    numbers come from the paper's decoding without them)."""
     ctx = ctx or DistContext()
     folds = folds or (protocol.folds if protocol else 1)
     samples = samples or (protocol.samples if protocol else 16)
@@ -196,9 +199,11 @@ def evaluate(
         refine_steps = 0 if refine_steps is None else refine_steps
         class_search = 0 if class_search is None else class_search
         class_guidance = 0.0 if class_guidance is None else class_guidance
+        sample_search = 1 if sample_search is None else sample_search
     pipe = Pipeline.from_checkpoint(checkpoint, device=ctx.device if ctx.distributed else device,
                                     precision=precision, refine_steps=refine_steps, class_search=class_search,
-                                    class_guidance=class_guidance, read_classes=read_classes, **overrides)
+                                    class_guidance=class_guidance, read_classes=read_classes,
+                                    sample_search=sample_search, **overrides)
     names = list(tasks or pipe.task_names)
     missing = [t for t in names if t not in pipe.task_names]
     if missing:
@@ -228,7 +233,8 @@ def evaluate(
     return attrs.evolve(report, protocol=protocol.to_dict() if protocol else None,
                         refine_steps=pipe.refine_steps, class_search=pipe.class_search,
                         class_guidance=pipe.class_guidance,
-                        read_classes=pipe.read_classes if pipe.class_search else 0)
+                        read_classes=pipe.read_classes if pipe.class_search else 0,
+                        sample_search=pipe.sample_search)
 
 
 def evaluate_tokenizer(

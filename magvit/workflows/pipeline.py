@@ -66,6 +66,11 @@ CLASS_GUIDANCE = 3.0
 # error picks the wrong one of two classes in 30-42% of the clips (magvit/weights/README.md).
 READ_CLASSES = 1
 READ_SEARCH = 4
+# `Pipeline`'s default sample search: samples per clip for a task with given pixels that runs no
+# class search, keeping the one that best redraws the given pixels (1: one sample, no search). Off
+# by default because each sample costs a full decode: the demo's 2 minutes on 2 CPU cores hold one
+# (magvit/weights/README.md, "The sample search", gives the gains against the time).
+SAMPLE_SEARCH = 1
 
 
 @attrs.frozen
@@ -83,6 +88,7 @@ class Result:
     classes: torch.Tensor | None = None  # (B,) with a search: the class each kept candidate had
     guidance_scale: float = 0.0  # the decoder's classifier-free guidance for this task (0: none)
     read_classes: int = 0  # with a search: the class reader's most likely classes tried (0: every class)
+    sample_search: int = 1  # samples per clip the result was picked from by the given pixels (1: none)
 
     def side_by_side(self) -> torch.Tensor:
         """(B, 3, T, H, 2W): the condition on the left, the result on the right."""
@@ -100,7 +106,8 @@ class Result:
 class Pipeline:
     def __init__(self, bundle: Any, decoder: Any = None, *, precision: str | None = None,
                  compile: bool = False, refine_steps: int | None = None, class_search: int | None = None,
-                 class_guidance: float | None = None, read_classes: int | None = None, **overrides: Any):
+                 class_guidance: float | None = None, read_classes: int | None = None,
+                 sample_search: int | None = None, **overrides: Any):
         """`bundle`: what `magvit.workflows.bundle.load_bundle` returns (transformer,
         tokenizer, vocab, task_names, experiment, meta); `decoder` and `overrides`: see
         `make_decoder`; `precision`: "auto" (default), "fp32", "bf16" or "fp16"; `compile`:
@@ -116,7 +123,9 @@ class Pipeline:
         `CLASS_GUIDANCE` for a model with classes, else 0; 0 = off); `read_classes`: the class
         search tries only that many of the classes the bundle's class reader finds most likely
         in the given pixels (`magvit.core.class_reader`; None: `READ_CLASSES` for a bundle with
-        a reader, else 0; 0 = every class, the reader unused)."""
+        a reader, else 0; 0 = every class, the reader unused); `sample_search`: samples per clip
+        for a task with given pixels that runs no class search, keeping the one that best redraws
+        the given pixels (None: `SAMPLE_SEARCH`; 1 = one sample, no search)."""
         self.bundle = bundle
         self.class_reader = getattr(bundle, "class_reader", None)  # test bundles may lack the field
         self.tokenizer = bundle.tokenizer.eval()
@@ -134,6 +143,7 @@ class Pipeline:
         self.refine_steps = self._refine_steps(refine_steps)
         self.read_classes = self._read_classes(read_classes)
         self.class_search = self._class_search(class_search)
+        self.sample_search = self._sample_search(sample_search)
         self.class_guidance = self._class_guidance(class_guidance)
         self._twins: dict[str, str | None] = {}
 
@@ -146,6 +156,15 @@ class Pipeline:
             raise MagvitError(f"class_search must be a whole number of at least 0 (candidates per class; "
                               f"0 = off), got {per_class!r}")
         return per_class
+
+    @staticmethod
+    def _sample_search(count: int | None) -> int:
+        if count is None:
+            return SAMPLE_SEARCH
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise MagvitError(f"sample_search must be a whole number of at least 1 (samples per clip, the one "
+                              f"that best redraws the given pixels kept; 1 = no search), got {count!r}")
+        return count
 
     def _read_classes(self, count: int | None) -> int:
         if count is None:
@@ -204,13 +223,15 @@ class Pipeline:
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", decoder: Any = None,
                         precision: str | None = None, compile: bool = False, refine_steps: int | None = None,
                         class_search: int | None = None, class_guidance: float | None = None,
-                        read_classes: int | None = None, **overrides: Any) -> Pipeline:
+                        read_classes: int | None = None, sample_search: int | None = None,
+                        **overrides: Any) -> Pipeline:
         from magvit.core.training.distributed import resolve_device
         from magvit.workflows.bundle import load_bundle
 
         return cls(load_bundle(path, device=resolve_device(device)), decoder, precision=precision,
                    compile=compile, refine_steps=refine_steps, class_search=class_search,
-                   class_guidance=class_guidance, read_classes=read_classes, **overrides)
+                   class_guidance=class_guidance, read_classes=read_classes, sample_search=sample_search,
+                   **overrides)
 
     @classmethod
     def from_pretrained(cls, name: str | Path, *, device: str = "auto", decoder: Any = None,
@@ -300,7 +321,7 @@ class Pipeline:
                  label: Labels = None, seed: int = 0, samples: int = 1, batch_size: BatchSize = "auto",
                  decoder: Any = None, refine_steps: int | None = None, class_search: int | None = None,
                  class_guidance: float | None = None, read_classes: int | None = None,
-                 progress: bool = False) -> Result:
+                 sample_search: int | None = None, progress: bool = False) -> Result:
         """Generate `samples` results per input clip (or per label, for a task without one).
 
         `video` is a file, a `(3, T, H, W)` clip or a `(B, 3, T, H, W)` batch at the model's
@@ -311,7 +332,8 @@ class Pipeline:
         class_search candidates, or as read_classes x class_search with `read_classes`, the class
         reader's most likely classes for this call: 0 = every class); `class_guidance` its
         guidance scale for a task given a class and no pixels (`guided_decoder`; 0 = off);
-        `batch_size` clips run at once, or "auto": as many as fit in the device's free memory
+        `sample_search` its samples per clip for a task with given pixels that runs no class
+        search, the one that best redraws the given pixels kept (1 = no search); `batch_size` clips run at once, or "auto": as many as fit in the device's free memory
         (`batch_size_for`). A seed gives the same result for the same batch size.
         """
         task_obj = self.task(task)
@@ -322,6 +344,8 @@ class Pipeline:
         per_class = per_class if twin is not None else 0
         read = self.read_classes if read_classes is None else self._read_classes(read_classes)
         read = read if per_class else 0
+        searched = self.sample_search if sample_search is None else self._sample_search(sample_search)
+        searched = searched if twin is None and task_obj.has_condition else 1
         clips = self._clips(task, task_obj, video, label)
         labels = self._labels(task, task_obj, label, clips.shape[0])
         clips = clips.repeat_interleave(samples, dim=0)
@@ -329,7 +353,8 @@ class Pipeline:
         decoder = self.decoder if decoder is None else self.make_decoder(decoder)
         decoder = self.guided_decoder(task, decoder, class_guidance)
         generator = torch.Generator(self.device).manual_seed(seed)
-        if twin is None:
+        searching = twin is not None or searched > 1
+        if not searching:
             batch_size = self.batch_size_for(batch_size, clips.shape[0], decoder, refine=bool(refine))
             parts = [
                 self._generate_batch(task, task_obj, clips[s:s + batch_size],
@@ -338,27 +363,35 @@ class Pipeline:
                 for s in range(0, clips.shape[0], batch_size)
             ]
         else:
-            candidates = (read or self.vocab.num_classes) * per_class
-            search_size = batch_size
-            if search_size == "auto":  # sized in candidates, run in whole clips
-                rows = self.batch_size_for(search_size, clips.shape[0] * candidates, decoder)
-                search_size = max(1, rows // candidates)
-            search_size = self.batch_size_for(search_size, clips.shape[0], decoder)
+            candidates = (read or self.vocab.num_classes) * per_class if twin is not None else searched
+            search_size = self._search_size(batch_size, clips.shape[0], candidates, decoder)
             parts = [
                 self._search_batch(task, twin, clips[s:s + search_size], decoder, generator, per_class, read,
                                    progress)
+                if twin is not None else
+                self._sample_batch(task, task_obj, clips[s:s + search_size],
+                                   None if labels is None else labels[s:s + search_size],
+                                   decoder, generator, searched, progress)
                 for s in range(0, clips.shape[0], search_size)
             ]
         seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
         classes = None if twin is None else torch.cat([p.classes for p in parts])
         result = Result(task, torch.cat([p.condition for p in parts]),
                         torch.cat([p.video for p in parts]), torch.cat([p.tokens for p in parts]),
-                        parts[0].pixel_mask, seconds, refine if twin is None else 0, per_class, classes)
-        if twin is not None and refine:  # the fit, on the kept candidates only, in batches of its own size
+                        parts[0].pixel_mask, seconds, 0 if searching else refine, per_class, classes)
+        if searching and refine:  # the fit, on the kept candidates only, in batches of its own size
             fit_size = self.batch_size_for(batch_size, clips.shape[0], decoder, refine=True)
             result = self._fit_kept(result, fit_size, refine)
         return attrs.evolve(result, guidance_scale=float(getattr(decoder, "guidance_scale", 0) or 0),
-                            read_classes=read)
+                            read_classes=read, sample_search=searched)
+
+    def _search_size(self, batch_size: BatchSize, clips: int, candidates: int, decoder: Any) -> int:
+        """Clips per search batch: `batch_size`, or with "auto" as many clips as fit when each runs
+        as `candidates` rows (sized in candidates, run in whole clips)."""
+        if batch_size == "auto":
+            rows = self.batch_size_for(batch_size, clips * candidates, decoder)
+            batch_size = max(1, rows // candidates)
+        return self.batch_size_for(batch_size, clips, decoder)
 
     def clip_memory(self) -> ClipMemory | None:
         """Bytes one more clip costs at each generation stage (measured once, on `meta`; None
@@ -498,12 +531,31 @@ class Pipeline:
                 twin_name, self.task(twin_name), clips, labels, decoder, generator, 0, progress,
                 repeats=candidates)
             clock = _Clock(self.device)
-            errors = given_pixel_error(tried.video, tried.condition, tried.pixel_mask)  # (B * candidates,)
-            rows = torch.arange(batch, device=self.device) * candidates + best_candidates(
-                errors.view(batch, candidates)).to(self.device)
+            rows = self._best_rows(tried, batch, candidates)
         seconds = dict(tried.seconds, tokenizer=tried.seconds["tokenizer"] + clock.lap())
         return Result(name, tried.condition[rows], tried.video[rows], tried.tokens[rows], tried.pixel_mask,
                       seconds, 0, per_class, labels[rows])
+
+    def _sample_batch(self, name, task, clips, labels, decoder, generator, samples, progress) -> Result:
+        """Task `name` on `clips` by the sample search: `samples` candidates per clip, keeping the
+        one that best redraws the given pixels (the condition fit runs afterwards, on the kept ones
+        only: `_fit_kept`)."""
+        labels = None if labels is None else labels.repeat_interleave(samples)   # (B * samples,), clip-major
+        with inference_autocast(self.device, self.precision):
+            tried = self._generate_batch_in_precision(name, task, clips, labels, decoder, generator, 0,
+                                                      progress, repeats=samples)
+            clock = _Clock(self.device)
+            rows = self._best_rows(tried, clips.shape[0], samples)
+        seconds = dict(tried.seconds, tokenizer=tried.seconds["tokenizer"] + clock.lap())
+        return Result(name, tried.condition[rows], tried.video[rows], tried.tokens[rows], tried.pixel_mask,
+                      seconds)
+
+    def _best_rows(self, tried: Result, clips: int, candidates: int) -> torch.Tensor:
+        """`(clips,)` the row of `tried` (`clips` x `candidates` rows, clip-major) whose video
+        best redraws its given pixels, for each clip."""
+        errors = given_pixel_error(tried.video, tried.condition, tried.pixel_mask)   # (clips * candidates,)
+        best = best_candidates(errors.view(clips, candidates)).to(self.device)       # (clips,)
+        return torch.arange(clips, device=self.device) * candidates + best
 
     def _fit_kept(self, kept: Result, batch_size: int, refine: int) -> Result:
         """`kept` with its tokens fitted to its condition (`refine` steps), `batch_size` clips at once."""

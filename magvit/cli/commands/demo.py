@@ -56,6 +56,7 @@ def run(args) -> int:
                       paste_condition=args.paste_condition, decoder=args.decoder,
                       refine_steps=args.refine_steps, class_search=args.class_search,
                       class_guidance=args.class_guidance, read_classes=args.read_classes,
+                      sample_search=args.sample_search,
                       **decoder_overrides(args))
     print(report.table())
     print(f"\nwrote {args.output}/contact_sheet.png, one mp4 per task, results.json and results.txt")

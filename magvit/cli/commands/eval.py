@@ -59,6 +59,9 @@ def register(sub) -> None:
     p.add_argument("--read-classes", type=integer(0), metavar="K",
                    help="with --class-search, try only the K classes the model's class reader finds most likely in "
                         "the given pixels (default 1 for a model with a class reader; 0 = every class)")
+    p.add_argument("--sample-search", type=integer(1), metavar="N",
+                   help="tasks with given pixels that run no class search: N samples per clip, keeping the one "
+                        "that best redraws the given pixels (default 1: one sample, no search)")
     p.add_argument("--class-guidance", type=number(0), metavar="S",
                    help="classifier-free guidance toward the class for CG (default: the pipeline's 3, but 0 "
                         "with --protocol)")
@@ -124,7 +127,8 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                 "samples": args.samples, "folds": args.folds, "seed": args.seed, "data": str(args.data),
                 "protocol": args.protocol, "precision": args.precision, "refine_steps": args.refine_steps,
                 "class_search": args.class_search, "class_guidance": args.class_guidance,
-                "read_classes": args.read_classes, "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+                "read_classes": args.read_classes, "sample_search": args.sample_search,
+                "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
                 "lpips": perceptual.sha256 if perceptual else None}
@@ -139,7 +143,8 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                           protocol=protocol(args.protocol) if args.protocol else None,
                           precision=args.precision, refine_steps=args.refine_steps,
                           class_search=args.class_search, class_guidance=args.class_guidance,
-                          read_classes=args.read_classes, batch_size=args.batch_size, device=args.device,
+                          read_classes=args.read_classes, sample_search=args.sample_search,
+                          batch_size=args.batch_size, device=args.device,
                           ctx=ctx, partial_dir=partial,
                           classifier=classifier, perceptual=perceptual)
     finally:

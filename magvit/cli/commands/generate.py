@@ -7,6 +7,7 @@ a vertical strip by N vertical outpaintings on each side (paper Fig. 17). `--pas
 pastes the given condition pixels back into the written result (`Result.pasted`). FP (a task
 with a class-conditional twin) runs by the pipeline's class search unless `--class-search 0`; CG
 (a class, no pixels) gets classifier-free guidance toward its class unless `--class-guidance 0`.
+`--sample-search N` keeps, for any other task with given pixels, the best of N samples per clip.
 """
 
 from __future__ import annotations
@@ -76,12 +77,15 @@ def run(args) -> int:
                                     precision=args.precision, compile=args.compile,
                                     refine_steps=args.refine_steps, class_search=args.class_search,
                                     class_guidance=args.class_guidance, read_classes=args.read_classes,
+                                    sample_search=args.sample_search,
                                     **overrides)
     task = pipe.task(args.task)  # an unknown task fails before any video is read
     twin = pipe.class_twin(args.task) if pipe.class_search else None
     tried = (f"per class, of the class reader's {pipe.read_classes} likeliest class(es)" if pipe.read_classes
              else "a class")
     search = f"; class search: the best of {pipe.class_search} {twin} sample(s) {tried}" if twin else ""
+    if not twin and task.has_condition and pipe.sample_search > 1:
+        search = f"; sample search: the best of {pipe.sample_search} samples per clip"
     guided = pipe.guided_decoder(args.task, pipe.decoder)
     guidance = f"; class guidance {guided.guidance_scale:g}" if guided is not pipe.decoder else ""
     print(f"decoder {describe(pipe.decoder)}; condition fit {pipe.refine_steps} step(s){search}{guidance}")

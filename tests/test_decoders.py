@@ -80,6 +80,22 @@ def test_nan_logits_stop_the_decode_with_the_step(name):
 
 
 @pytest.mark.parametrize("name", DECODERS)
+@pytest.mark.parametrize("where", [(0, 0, 0), (1, 47, 31), (0, 20, 7), (1, 3, 16)])
+def test_a_single_nan_logit_among_finite_ones_stops_the_decode(name, where):
+    _, cond_tokens, cond_mask = random_case()
+
+    def one_nan(tokens):
+        logits = torch.randn(*tokens.shape, C, generator=torch.Generator().manual_seed(0))
+        logits[where] = float("nan")                    # the rest finite, some very large
+        logits[0, 1] = 1e30
+        return logits
+
+    decoder = make(name, **({"kv_cache": False} if name == "autoregressive" else {}))
+    with pytest.raises(MagvitError, match=r"step 1/.*NaN logits"):
+        decoder.decode(one_nan, cond_tokens, cond_mask)
+
+
+@pytest.mark.parametrize("name", DECODERS)
 def test_wrong_logits_width_names_codebook_size(name):
     _, cond_tokens, cond_mask = random_case()
     with pytest.raises(MagvitError, match=r"expected \(2, 48, 32\).*set the decoder's codebook_size"):

@@ -333,7 +333,8 @@ class Pipeline:
         reader's most likely classes for this call: 0 = every class); `class_guidance` its
         guidance scale for a task given a class and no pixels (`guided_decoder`; 0 = off);
         `sample_search` its samples per clip for a task with given pixels that runs no class
-        search, the one that best redraws the given pixels kept (1 = no search); `batch_size` clips run at once, or "auto": as many as fit in the device's free memory
+        search, the one that best redraws the given pixels kept (1 = no search); `batch_size`
+        clips run at once, or "auto": as many as fit in the device's free memory
         (`batch_size_for`). A seed gives the same result for the same batch size.
         """
         task_obj = self.task(task)

@@ -8,6 +8,7 @@ The implementation is a workflow (`magvit.workflows.pipeline`); this module only
 so the layers stay one-way: this facade -> workflows -> plugins -> registry -> core.
 """
 
-from magvit.workflows.pipeline import Labels, Pipeline, Result, outpaint_ultrawide
+from magvit.workflows.pipeline import Labels, Pipeline, Result
+from magvit.workflows.ultrawide import outpaint_ultrawide
 
 __all__ = ["Labels", "Pipeline", "Result", "outpaint_ultrawide"]

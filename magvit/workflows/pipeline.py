@@ -273,6 +273,17 @@ class Pipeline:
             self._twins[name] = self._find_twin(name)
         return self._twins[name]
 
+    def samples_searched(self, name: str, class_search: int | None = None,
+                         sample_search: int | None = None) -> int:
+        """How many samples per clip the sample search draws for task `name`: `sample_search`
+        (None: the pipeline's) for a task with given pixels that runs no class search (under
+        `class_search`, None: the pipeline's), else 1."""
+        count = self.sample_search if sample_search is None else self._sample_search(sample_search)
+        per_class = self.class_search if class_search is None else self._class_search(class_search)
+        if (per_class and self.class_twin(name) is not None) or not self.task(name).has_condition:
+            return 1
+        return count
+
     def _find_twin(self, name: str) -> str | None:
         task = self.task(name)
         if task.needs_class or not task.has_condition or self.vocab.num_classes < 2:
@@ -345,8 +356,7 @@ class Pipeline:
         per_class = per_class if twin is not None else 0
         read = self.read_classes if read_classes is None else self._read_classes(read_classes)
         read = read if per_class else 0
-        searched = self.sample_search if sample_search is None else self._sample_search(sample_search)
-        searched = searched if twin is None and task_obj.has_condition else 1
+        searched = self.samples_searched(task, per_class, sample_search)
         clips = self._clips(task, task_obj, video, label)
         labels = self._labels(task, task_obj, label, clips.shape[0])
         clips = clips.repeat_interleave(samples, dim=0)
@@ -364,17 +374,15 @@ class Pipeline:
                 for s in range(0, clips.shape[0], batch_size)
             ]
         else:
+            def search(part: torch.Tensor, part_labels: torch.Tensor | None) -> Result:
+                if twin is not None:
+                    return self._search_batch(task, twin, part, decoder, generator, per_class, read, progress)
+                return self._sample_batch(task, task_obj, part, part_labels, decoder, generator, searched, progress)
+
             candidates = (read or self.vocab.num_classes) * per_class if twin is not None else searched
             search_size = self._search_size(batch_size, clips.shape[0], candidates, decoder)
-            parts = [
-                self._search_batch(task, twin, clips[s:s + search_size], decoder, generator, per_class, read,
-                                   progress)
-                if twin is not None else
-                self._sample_batch(task, task_obj, clips[s:s + search_size],
-                                   None if labels is None else labels[s:s + search_size],
-                                   decoder, generator, searched, progress)
-                for s in range(0, clips.shape[0], search_size)
-            ]
+            parts = [search(clips[s:s + search_size], None if labels is None else labels[s:s + search_size])
+                     for s in range(0, clips.shape[0], search_size)]
         seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
         classes = None if twin is None else torch.cat([p.classes for p in parts])
         result = Result(task, torch.cat([p.condition for p in parts]),
@@ -590,36 +598,3 @@ class _Clock:
         now = self._now()
         elapsed, self.last = now - self.last, now
         return elapsed
-
-
-def outpaint_ultrawide(pipeline: Pipeline, strip: torch.Tensor, repeats: int, *, task: str = "opv",
-                       seed: int = 0, label: Labels = None, progress: bool = False) -> torch.Tensor:
-    """Widen a `(3, T, H, w)` strip by repeating vertical outpainting on both sides (paper
-    Fig. 17): each round places the outermost known columns in the task's condition strip and
-    keeps the columns generated beyond them. Returns `(3, T, H, w + 2 * repeats * added)`."""
-    frames, height, width = pipeline.clip_shape
-    mask = pipeline.task(task).pixel_mask(pipeline.clip_shape)
-    columns = mask[0].any(dim=0).nonzero().flatten()
-    left, right = (int(columns[0]), int(columns[-1]) + 1) if len(columns) else (0, 0)  # the strip [left, right)
-    strip_mask = torch.zeros_like(mask)
-    strip_mask[..., left:right] = True
-    if not len(columns) or left == 0 or right == width or not torch.equal(mask, strip_mask):
-        raise MagvitError(
-            f"task {task!r} does not give a vertical strip with room on both sides, so outpainting "
-            "cannot widen anything; --ultrawide needs a vertical outpainting task such as opv"
-        )
-    known = right - left
-    if strip.dim() != 4 or tuple(strip.shape[:3]) != (3, frames, height) or strip.shape[-1] < known:
-        raise MagvitError(
-            f"ultrawide outpainting needs a strip shaped (3, {frames}, {height}, >= {known}), got "
-            f"{tuple(strip.shape)}; crop the input to the model's height and frame count"
-        )
-    panorama = strip.to(pipeline.device, torch.float32)
-    for round_ in range(repeats):
-        windows = torch.zeros(2, 3, frames, height, width, device=pipeline.device)
-        windows[0, ..., left:right] = panorama[..., -known:]  # grows to the right
-        windows[1, ..., left:right] = panorama[..., :known]  # grows to the left
-        out = pipeline.generate(task, windows, label=label, seed=seed + round_,
-                                progress=progress).video
-        panorama = torch.cat([out[1, ..., :left], panorama, out[0, ..., right:]], dim=-1)
-    return panorama

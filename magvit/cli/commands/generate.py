@@ -84,7 +84,7 @@ def run(args) -> int:
     tried = (f"per class, of the class reader's {pipe.read_classes} likeliest class(es)" if pipe.read_classes
              else "a class")
     search = f"; class search: the best of {pipe.class_search} {twin} sample(s) {tried}" if twin else ""
-    if not twin and task.has_condition and pipe.sample_search > 1:
+    if pipe.samples_searched(args.task) > 1:
         search = f"; sample search: the best of {pipe.sample_search} samples per clip"
     guided = pipe.guided_decoder(args.task, pipe.decoder)
     guidance = f"; class guidance {guided.guidance_scale:g}" if guided is not pipe.decoder else ""

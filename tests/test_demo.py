@@ -78,7 +78,9 @@ def test_condition_and_round_trip_scores_match_an_independent_computation(bundle
         }
         for key, value in expect.items():
             assert getattr(rows[task], key) == pytest.approx(float(value.mean()), abs=1e-4), (task, key)
+        assert rows[task].batch_size == result.batch_size >= 1   # what the scores' draws depend on
     saved = {t["task"]: t for t in json.loads((demo.out_dir / "results.json").read_text())["tasks"]}
+    assert saved["opv"]["batch_size"] == rows["opv"].batch_size == 2   # "auto" on a CPU: both clips at once
     assert saved["fp"]["condition_psnr"] == pytest.approx(rows["fp"].condition_psnr)
     assert saved["fp"]["roundtrip_psnr"] == pytest.approx(rows["fp"].roundtrip_psnr)
     assert saved["fp"]["roundtrip_condition_psnr"] == pytest.approx(rows["fp"].roundtrip_condition_psnr)

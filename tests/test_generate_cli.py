@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from generation_fixtures import CLIP, random_clip, save_tiny_bundle
 
 import magvit
@@ -44,6 +45,20 @@ def test_refine_steps_set_the_condition_fit(checkpoint, clip_file, tmp_path, cap
         assert f"condition fit {steps} step(s)" in capsys.readouterr().out
     plain, fitted = (read_video(out) for out in outs)
     assert plain.shape == fitted.shape == (3, 8, 16, 16)
+
+
+def test_the_batch_size_it_ran_is_printed_and_repeats_the_draws(checkpoint, clip_file, tmp_path, capsys):
+    args = ["--task", "opv", "--input", str(clip_file), "--samples", "3", "--refine-steps", "0"]
+    assert generate(checkpoint, *args, "--output", str(tmp_path / "auto.mp4")) == 0
+    assert ("; batch size 3 (the seed's draws depend on it: --batch-size 3 repeats them)"
+            in capsys.readouterr().out)                        # "auto" on a CPU: the 3 samples at once
+    assert generate(checkpoint, *args, "--output", str(tmp_path / "three.mp4"), "--batch-size", "3") == 0
+    assert generate(checkpoint, *args, "--output", str(tmp_path / "one.mp4"), "--batch-size", "1") == 0
+    assert "; batch size 1 (" in capsys.readouterr().out
+    auto, three, one = ([read_video(tmp_path / f"{name}-{i}.mp4") for i in (1, 2, 3)]
+                        for name in ("auto", "three", "one"))
+    assert all(torch.equal(a, b) for a, b in zip(auto, three))
+    assert not all(torch.equal(a, b) for a, b in zip(auto, one))
 
 
 def test_fp_runs_by_the_class_search_unless_it_is_turned_off(checkpoint, clip_file, tmp_path, capsys):

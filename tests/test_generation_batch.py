@@ -131,13 +131,16 @@ def test_generate_with_auto_runs_the_batches_it_chose(pipe, monkeypatch):
     original = pipe._generate_batch
     monkeypatch.setattr(pipe, "_generate_batch", lambda *a: calls.append(a[2].shape[0]) or original(*a))
     auto = pipe.generate("cg", label=[0, 1, 2, 3, 0, 1, 2], seed=0, batch_size="auto", class_guidance=0)
-    assert calls == [3, 3, 1]
+    assert calls == [3, 3, 1] and auto.batch_size == 3   # recorded: the seed's draws depend on it
     calls.clear()
     three = pipe.generate("cg", label=[0, 1, 2, 3, 0, 1, 2], seed=0, batch_size=3, class_guidance=0)
-    assert torch.equal(auto.tokens, three.tokens)
+    assert torch.equal(auto.tokens, three.tokens) and three.batch_size == 3
+    other = pipe.generate("cg", label=[0, 1, 2, 3, 0, 1, 2], seed=0, batch_size=2, class_guidance=0)
+    assert other.batch_size == 2 and not torch.equal(auto.tokens, other.tokens)
     calls.clear()
     guided = pipe.generate("cg", label=[0, 1, 2, 3, 0, 1, 2], seed=0, batch_size="auto")  # the class guidance
     assert guided.guidance_scale > 0 and sum(calls) == 7 and max(calls) < 3   # two forwards a clip: fewer fit
+    assert guided.batch_size == max(calls)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "many", True])

@@ -106,7 +106,13 @@ def test_batches_samples_and_seeds(pipe):
     again = pipe.generate("ipd", clips, seed=1, samples=2, sample_search=2, batch_size="auto")
     assert auto.video.shape == (6, 3, *CLIP) and torch.equal(auto.video, again.video)   # seeded
     one_by_one = pipe.generate("ipd", clips, seed=1, refine_steps=0, sample_search=2, batch_size=1)
-    assert one_by_one.tokens.shape == (3, 4, 4, 4)
+    assert one_by_one.tokens.shape == (3, 4, 4, 4) and one_by_one.batch_size == 1
+    # "auto" on a CPU: 8 candidate rows at once, so 4 of the 6 clip-samples (2 candidates each)
+    assert auto.batch_size == 4
+    repeated = pipe.generate("ipd", clips, seed=1, samples=2, sample_search=2, batch_size=auto.batch_size)
+    assert torch.equal(repeated.video, auto.video)                   # the recorded size repeats the call
+    first = pipe.generate("ipd", clips[:1], seed=1, refine_steps=0, sample_search=2, batch_size=1)
+    assert torch.equal(first.tokens[0], one_by_one.tokens[0])        # a batch never depends on the next
 
 
 def test_bad_sample_searches_name_the_fix(pipe):

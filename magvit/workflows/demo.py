@@ -67,6 +67,7 @@ class TaskRow:
     class_accuracy: float | None = None  # CG: samples the shape classifier puts in their class
     roundtrip_class_accuracy: float | None = None  # CG's ceiling: the same on the held-out clips' round trip
     class_match: float | None = None  # class search, held-out clips: kept candidates of the clip's own class
+    batch_size: int = 0  # clips generated at once (`Result.batch_size`): the seed's draws depend on it
 
     @property
     def solid(self) -> bool:
@@ -271,7 +272,7 @@ def _run_tasks(pipe, videos, labels, out: Path, seed: int, progress: bool, start
             scores["roundtrip_class_accuracy"] = cg_accuracy(classifier, roundtrip, labels.cpu())
         if labelled and result.classes is not None:
             scores["class_match"] = float((result.classes.cpu() == labels.cpu()).float().mean())
-        rows.append(TaskRow(task=task_name, seconds=seconds,
+        rows.append(TaskRow(task=task_name, seconds=seconds, batch_size=result.batch_size,
                             min_std=float(generated.flatten(1).std(dim=1).min()), **scores))
         shown = result.pasted().video.cpu() if paste_condition else generated
         grid = comparison_video([condition, shown, truth], scale=scale, gap=2)

@@ -89,6 +89,7 @@ class Result:
     guidance_scale: float = 0.0  # the decoder's classifier-free guidance for this task (0: none)
     read_classes: int = 0  # with a search: the class reader's most likely classes tried (0: every class)
     sample_search: int = 1  # samples per clip the result was picked from by the given pixels (1: none)
+    batch_size: int = 0  # clips generated at once: the seed's draws depend on it (0: not recorded)
 
     def side_by_side(self) -> torch.Tensor:
         """(B, 3, T, H, 2W): the condition on the left, the result on the right."""
@@ -346,7 +347,9 @@ class Pipeline:
         `sample_search` its samples per clip for a task with given pixels that runs no class
         search, the one that best redraws the given pixels kept (1 = no search); `batch_size`
         clips run at once, or "auto": as many as fit in the device's free memory
-        (`batch_size_for`). A seed gives the same result for the same batch size.
+        (`batch_size_for`). A seed gives the same result for the same batch size, which the
+        result records (`Result.batch_size`): "auto" on a GPU follows the free memory, so pass
+        the recorded number to repeat a call exactly.
         """
         task_obj = self.task(task)
         refine = self.refine_steps if refine_steps is None else self._refine_steps(refine_steps)
@@ -373,6 +376,7 @@ class Pipeline:
                                      decoder, generator, refine, progress)
                 for s in range(0, clips.shape[0], batch_size)
             ]
+            ran = batch_size
         else:
             def search(part: torch.Tensor, part_labels: torch.Tensor | None) -> Result:
                 if twin is not None:
@@ -383,6 +387,7 @@ class Pipeline:
             search_size = self._search_size(batch_size, clips.shape[0], candidates, decoder)
             parts = [search(clips[s:s + search_size], None if labels is None else labels[s:s + search_size])
                      for s in range(0, clips.shape[0], search_size)]
+            ran = search_size  # in clips, each run as `candidates` rows
         seconds = {k: sum(p.seconds[k] for p in parts) for k in parts[0].seconds}
         classes = None if twin is None else torch.cat([p.classes for p in parts])
         result = Result(task, torch.cat([p.condition for p in parts]),
@@ -392,7 +397,7 @@ class Pipeline:
             fit_size = self.batch_size_for(batch_size, clips.shape[0], decoder, refine=True)
             result = self._fit_kept(result, fit_size, refine)
         return attrs.evolve(result, guidance_scale=float(getattr(decoder, "guidance_scale", 0) or 0),
-                            read_classes=read, sample_search=searched)
+                            read_classes=read, sample_search=searched, batch_size=ran)
 
     def _search_size(self, batch_size: BatchSize, clips: int, candidates: int, decoder: Any) -> int:
         """Clips per search batch: `batch_size`, or with "auto" as many clips as fit when each runs

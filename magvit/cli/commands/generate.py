@@ -103,7 +103,8 @@ def run(args) -> int:
                   "pixels are the input's, the rest the model's")
         videos = list(result.side_by_side() if args.side_by_side else result.video)
         print(f"tokenizer {result.seconds['tokenizer']:.2f} s, "
-              f"transformer {result.seconds['transformer']:.2f} s")
+              f"transformer {result.seconds['transformer']:.2f} s; batch size {result.batch_size} "
+              f"(the seed's draws depend on it: --batch-size {result.batch_size} repeats them)")
     for path, video in zip(_output_paths(args.output, len(videos)), videos):
         write_video(path, video.cpu(), fps=args.fps, pixel_format=_pixel_format(args, path, video))
         print(f"wrote {path}")

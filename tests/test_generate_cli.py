@@ -179,5 +179,5 @@ def test_output_plays_everywhere_and_keeps_the_users_umask(checkpoint, clip_file
 def test_a_failed_command_leaves_no_output_and_no_folder(checkpoint, tmp_path, capsys):
     out = tmp_path / "a" / "b" / "cg.mp4"
     assert generate(checkpoint, "--task", "cg", "--class", "99", "--output", str(out)) == 2
-    assert "class labels [99] are outside" in capsys.readouterr().err
+    assert "class label(s) [99] are not classes of this model: give whole numbers from 0 to 2" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import attrs
 import pytest
 import torch
@@ -123,6 +125,16 @@ def test_decoder_comes_from_the_experiment_with_the_vocabulary_ids():
     assert pipe.make_decoder("commit").steps == 12  # another kind starts from its defaults
 
 
+def test_labels_may_be_a_number_a_list_a_tensor_or_an_array(pipe):
+    import numpy as np
+
+    plain = pipe.generate("cg", label=[0, 2], seed=1)
+    for same in ((0, 2), torch.tensor([0, 2]), np.array([0, 2]), [np.int64(0), 2], torch.tensor([[0], [2]])):
+        assert torch.equal(pipe.generate("cg", label=same, seed=1).tokens, plain.tokens), same
+    one = pipe.generate("cg", label=np.int64(1), samples=2, seed=1)
+    assert torch.equal(one.tokens, pipe.generate("cg", label=[1, 1], seed=1).tokens)
+
+
 def test_bad_requests_name_the_fix(pipe):
     clip = random_clip()
     with pytest.raises(MagvitError, match=r"not trained for task 'ipc'; its tasks are: fp, cg"):
@@ -135,8 +147,16 @@ def test_bad_requests_name_the_fix(pipe):
         pipe.generate("fp")
     with pytest.raises(MagvitError, match=r"expected clips shaped \(B, 3, 8, 16, 16\).*got \(1, 3, 8, 32, 32\)"):
         pipe.generate("fp", torch.rand(3, 8, 32, 32))
-    with pytest.raises(MagvitError, match=r"class labels \[7\] are outside \[0, 3\)"):
-        pipe.generate("cg", label=7)
+    for bad, named in ((7, "[7]"), ([0, 3, -2], "[3, -2]"), (1.0, "[1.0]"), (True, "[True]"),
+                       (torch.tensor([0.5]), "[0.5]"), ("1", "['1']")):
+        with pytest.raises(MagvitError, match=re.escape(f"class label(s) {named} are not classes of this model: "
+                                                        "give whole numbers from 0 to 2 (3 classes; -1: no "
+                                                        "class), one for all clips or one each (--class N)")):
+            pipe.generate("cg", label=bad)
+    with pytest.raises(MagvitError, match=r"task 'cg' got no class labels; give at least one \(--class N\)"):
+        pipe.generate("cg", label=[])
+    with pytest.raises(MagvitError, match=r"got 0 labels for 1 input clips; give one or one each"):
+        pipe.generate("cfp", random_clip(), label=[])
 
 
 def test_ultrawide_outpainting_grows_both_sides_and_keeps_the_strip(pipe):

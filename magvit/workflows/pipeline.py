@@ -20,6 +20,7 @@ Gumbel noise and schedule stay in fp32.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -445,7 +446,9 @@ class Pipeline:
         if video is None:
             if task.has_condition:
                 raise MagvitError(f"task {name!r} needs a condition video; pass one (--input)")
-            count = 1 if label is None or isinstance(label, int) else len(label)
+            count = 1 if label is None else self._class_labels(label).numel()  # a clip per label
+            if count == 0:
+                raise MagvitError(f"task {name!r} got no class labels; give at least one (--class N)")
             return torch.zeros(count, 3, *self.clip_shape, device=self.device)
         return self._video_batch(video)
 
@@ -472,12 +475,28 @@ class Pipeline:
                 f"task {name!r} takes no class label (it was trained with the unconditional "
                 f"class); drop the label, or use a class-conditional task such as cfp"
             )
-        labels = torch.as_tensor(label, dtype=torch.long).reshape(-1)
+        labels = self._class_labels(label)
         if labels.numel() == 1:
             labels = labels.expand(batch)
         if labels.numel() != batch:
             raise MagvitError(f"got {labels.numel()} labels for {batch} input clips; give one or one each")
         return labels
+
+    def _class_labels(self, label: Labels) -> torch.Tensor:
+        """`label` as a flat long tensor of this model's classes (-1: the unconditional class).
+        Anything else, floats and booleans included, is refused rather than rounded."""
+        if hasattr(label, "reshape") and hasattr(label, "tolist"):  # a tensor, an array or a numpy scalar
+            values = label.reshape(-1).tolist()
+        else:
+            values = list(label) if isinstance(label, (list, tuple, range)) else [label]
+        classes = self.vocab.num_classes
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral)
+               or not -1 <= v < classes]
+        if bad:
+            raise MagvitError(f"class label(s) {bad} are not classes of this model: give whole "
+                              f"numbers from 0 to {classes - 1} ({classes} classes; -1: no class), one "
+                              "for all clips or one each (--class N)")
+        return torch.tensor([int(v) for v in values], dtype=torch.long)
 
     def _generate_batch(self, name, task, clips, labels, decoder, generator, refine, progress) -> Result:
         with inference_autocast(self.device, self.precision):

@@ -61,10 +61,11 @@ CLASS_SEARCH = 2
 CLASS_GUIDANCE = 3.0
 # `Pipeline`'s defaults for a bundle with a class reader: the class search tries only the class the
 # reader finds most likely in the given pixels, READ_SEARCH samples of it. The bundled default's
-# reader is right on all 64 demo clips, and FP gains +4.34 dB with 2 samples and +4.68 with 4 (96
+# reader is right on all 64 demo clips, and FP gained +4.34 dB with 2 samples and +4.68 with 4 (96
 # other held-out clips: +4.12, +4.18, +4.44 with 1, 2, 4), against +3.28 by the search over every
 # class; its two likeliest classes, 1 or 2 samples each, give +3.45 and +3.48, as the given pixels'
-# error picks the wrong one of two classes in 30-42% of the clips (magvit/weights/README.md).
+# error picks the wrong one of two classes in 30-42% of the clips (measured before the transformer's
+# CPU fine-tune, which took the 4-sample gain to +4.84; magvit/weights/README.md).
 READ_CLASSES = 1
 READ_SEARCH = 4
 # `Pipeline`'s default sample search: samples per clip for a task with given pixels that runs no

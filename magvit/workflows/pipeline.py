@@ -20,7 +20,6 @@ Gumbel noise and schedule stay in fp32.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +43,7 @@ from magvit.core.video_io import read_video
 from magvit.errors import MagvitError
 from magvit.registry import registries
 from magvit.workflows.generation_batch import ClipMemory, auto_batch_size, clip_memory
+from magvit.workflows.generation_inputs import class_labels, non_negative_number, whole_number
 
 Labels = int | Sequence[int] | torch.Tensor | None
 BatchSize = int | str  # a number of clips, or "auto"
@@ -155,26 +155,20 @@ class Pipeline:
             if self.vocab.num_classes < 2:
                 return 0
             return READ_SEARCH if self.read_classes else CLASS_SEARCH
-        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 0:
-            raise MagvitError(f"class_search must be a whole number of at least 0 (candidates per class; "
-                              f"0 = off), got {per_class!r}")
-        return per_class
+        return whole_number(per_class, "class_search", 0, "candidates per class; 0 = off")
 
     @staticmethod
     def _sample_search(count: int | None) -> int:
         if count is None:
             return SAMPLE_SEARCH
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise MagvitError(f"sample_search must be a whole number of at least 1 (samples per clip, the one "
-                              f"that best redraws the given pixels kept; 1 = no search), got {count!r}")
-        return count
+        return whole_number(count, "sample_search", 1,
+                            "samples per clip, the one that best redraws the given pixels kept; 1 = no search")
 
     def _read_classes(self, count: int | None) -> int:
         if count is None:
             return min(READ_CLASSES, self.vocab.num_classes) if self.class_reader is not None else 0
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise MagvitError(f"read_classes must be a whole number of at least 0 (the class reader's most "
-                              f"likely classes the class search tries; 0 = every class), got {count!r}")
+        whole_number(count, "read_classes", 0,
+                     "the class reader's most likely classes the class search tries; 0 = every class")
         if count and self.class_reader is None:
             raise MagvitError(f"read_classes={count}: this model has no class reader (export one into it with "
                               "`magvit export ... --class-reader FILE`); use read_classes=0 (--read-classes 0)")
@@ -186,10 +180,8 @@ class Pipeline:
     def _class_guidance(self, scale: float | None) -> float:
         if scale is None:
             return CLASS_GUIDANCE if self.vocab.num_classes > 1 else 0.0
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
-            raise MagvitError(f"class_guidance must be a number of at least 0 (the classifier-free guidance "
-                              f"scale for class-only tasks such as cg; 0 = off), got {scale!r}")
-        return float(scale)
+        return non_negative_number(scale, "class_guidance",
+                                   "the classifier-free guidance scale for class-only tasks such as cg; 0 = off")
 
     def guided_decoder(self, task: str, decoder: Any, scale: float | None = None) -> Any:
         """`decoder` with the class guidance (`scale`, else the pipeline's) when task `task` is
@@ -204,8 +196,7 @@ class Pipeline:
     def _refine_steps(self, steps: int | None) -> int:
         if steps is None:
             return condition_fit.STEPS if condition_fit.can_fit(self.tokenizer) else 0
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise MagvitError(f"refine_steps must be a whole number of at least 0 (0 = off), got {steps!r}")
+        whole_number(steps, "refine_steps", 0, "0 = off")
         if steps and not condition_fit.can_fit(self.tokenizer):
             raise MagvitError(
                 f"refine_steps={steps}: this model's tokenizer ({type(self.tokenizer).__name__}) has no latent "
@@ -447,7 +438,7 @@ class Pipeline:
         if video is None:
             if task.has_condition:
                 raise MagvitError(f"task {name!r} needs a condition video; pass one (--input)")
-            count = 1 if label is None else self._class_labels(label).numel()  # a clip per label
+            count = 1 if label is None else class_labels(label, self.vocab.num_classes).numel()  # a clip per label
             if count == 0:
                 raise MagvitError(f"task {name!r} got no class labels; give at least one (--class N)")
             return torch.zeros(count, 3, *self.clip_shape, device=self.device)
@@ -476,28 +467,12 @@ class Pipeline:
                 f"task {name!r} takes no class label (it was trained with the unconditional "
                 f"class); drop the label, or use a class-conditional task such as cfp"
             )
-        labels = self._class_labels(label)
+        labels = class_labels(label, self.vocab.num_classes)
         if labels.numel() == 1:
             labels = labels.expand(batch)
         if labels.numel() != batch:
             raise MagvitError(f"got {labels.numel()} labels for {batch} input clips; give one or one each")
         return labels
-
-    def _class_labels(self, label: Labels) -> torch.Tensor:
-        """`label` as a flat long tensor of this model's classes (-1: the unconditional class).
-        Anything else, floats and booleans included, is refused rather than rounded."""
-        if hasattr(label, "reshape") and hasattr(label, "tolist"):  # a tensor, an array or a numpy scalar
-            values = label.reshape(-1).tolist()
-        else:
-            values = list(label) if isinstance(label, (list, tuple, range)) else [label]
-        classes = self.vocab.num_classes
-        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral)
-               or not -1 <= v < classes]
-        if bad:
-            raise MagvitError(f"class label(s) {bad} are not classes of this model: give whole "
-                              f"numbers from 0 to {classes - 1} ({classes} classes; -1: no class), one "
-                              "for all clips or one each (--class N)")
-        return torch.tensor([int(v) for v in values], dtype=torch.long)
 
     def _generate_batch(self, name, task, clips, labels, decoder, generator, refine, progress) -> Result:
         with inference_autocast(self.device, self.precision):

@@ -69,3 +69,14 @@ def test_experiment_example_validates(doc, index, text, tmp_path):
     path.write_text(text)
     experiment = load_experiment(path)
     assert experiment.run.name
+
+
+def test_ci_runs_the_readmes_test_command():
+    """The README's first screen promises the command CI runs; both must name the same pytest call
+    (`-n auto`: one worker per core, each with one torch thread, see conftest.py)."""
+    bash = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    line = next(ln for ln in bash.group(1).splitlines() if ln.endswith("# the tests"))
+    command = line.removesuffix("# the tests").split("&&")[-1].strip()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert command == "python3 -m pytest -q -n auto" and command in ci
+    assert all("pytest -q -n auto" in ln for ln in ci if "pytest" in ln and not ln.startswith("#"))

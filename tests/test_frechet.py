@@ -74,6 +74,26 @@ def test_save_and_load_round_trip(tmp_path):
         FeatureStats.load(tmp_path / "missing.npz")
 
 
+def test_concurrent_saves_to_one_cache_file_leave_a_whole_file(tmp_path):
+    """The real-statistics cache is shared by every evaluation on the machine (and by the test
+    workers): writers racing on one key must each replace the file whole, never fail or tear it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "cache" / "real.npz"
+    writers = []
+    for i in range(8):
+        stats = FeatureStats(meta={"writer": i})
+        stats.update(torch.randn(50 + i, 64, generator=torch.Generator().manual_seed(i)))
+        writers.append(stats)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda s: [s.save(path) for _ in range(15)], writers))
+    loaded = FeatureStats.load(path)
+    kept = writers[loaded.meta["writer"]]
+    assert loaded.count == kept.count and loaded.mean.shape == (64,)
+    np.testing.assert_array_equal(loaded.cov, kept.cov)
+    assert sorted(f.name for f in path.parent.iterdir()) == ["real.npz"]  # no partial file left
+
+
 def test_bad_features_and_folds():
     with pytest.raises(MagvitError, match=r"non-empty \(N, D\) batch"):
         FeatureStats().update(np.zeros(3))

@@ -10,6 +10,8 @@ a symmetric positive semi-definite matrix whose eigenvalues `eigh` finds reliabl
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,9 @@ class FeatureStats:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial.npz")
+        # A name of this writer's own: the cache is shared, and writers racing on one name would
+        # tear each other's file or find it already renamed.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial.npz")
         np.savez(tmp, count=np.int64(self.count), mean=self._mean, m2=self._m2,
                  meta=np.array(json.dumps(self.meta)))
         tmp.replace(path)

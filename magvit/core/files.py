@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +26,14 @@ def apply_umask(path: Path) -> None:
 
 def make_parents(path: Path) -> list[Path]:
     """Create the missing folders above `path`; return those created, outermost first."""
-    missing = [p for p in reversed(path.parents) if not p.exists()]
-    for folder in missing:
-        folder.mkdir()
-    return missing
+    created = []
+    for folder in reversed(path.parents):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # there already, or made meanwhile by another writer
+            continue
+        created.append(folder)
+    return created
 
 
 def remove_if_empty(folders: list[Path]) -> None:
@@ -43,7 +48,9 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     `path`, on failure it is removed along with any folder this call created."""
     path = Path(path)
     created = make_parents(path)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    # A name of this writer's own (process and thread): writers racing on one output would
+    # otherwise tear each other's file or find it already renamed.
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}-{threading.get_ident()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -10,14 +10,13 @@ a symmetric positive semi-definite matrix whose eigenvalues `eigh` finds reliabl
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from magvit.core.files import atomic_output
 from magvit.errors import MagvitError
 
 
@@ -89,13 +88,11 @@ class FeatureStats:
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A name of this writer's own: the cache is shared, and writers racing on one name would
-        # tear each other's file or find it already renamed.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial.npz")
-        np.savez(tmp, count=np.int64(self.count), mean=self._mean, m2=self._m2,
-                 meta=np.array(json.dumps(self.meta)))
-        tmp.replace(path)
+        # The cache is shared: writers may race on one key. A file object keeps np.savez from
+        # adding ".npz" to the temporary name.
+        with atomic_output(path) as tmp, open(tmp, "wb") as file:
+            np.savez(file, count=np.int64(self.count), mean=self._mean, m2=self._m2,
+                     meta=np.array(json.dumps(self.meta)))
         return path
 
     @classmethod

@@ -81,15 +81,14 @@ def test_the_bundled_model_in_bf16_scores_like_fp32():
     compared on greedy tokens, where only the commit order is random and is drawn alike, and a
     difference is the precision's own (0.2-0.4 dB measured, plain, AVX2 and scalar kernels); the
     default sampling must beat the padding in both."""
-    clips = None
+    bundle = Pipeline.from_checkpoint("default").bundle  # loaded once: a half pipeline copies it
+    data = bundle.experiment.data.build().make("eval", seed=0)
+    clips = torch.stack([data[i]["video"] for i in range(4)])
     scores, gains = {}, {}
     for precision in ("fp32", "bf16"):
         for top_k in (1, 0):
-            pipe = Pipeline.from_checkpoint("default", precision=precision, top_k=top_k)
+            pipe = Pipeline(bundle, precision=precision, top_k=top_k)
             assert pipe.precision == precision
-            if clips is None:
-                data = pipe.bundle.experiment.data.build().make("eval", seed=0)
-                clips = torch.stack([data[i]["video"] for i in range(4)])
             result = pipe.generate("fi", clips, seed=0)
             assert result.video.dtype == torch.float32 and torch.isfinite(result.video).all()
             assert result.tokens.dtype == torch.int64 and result.tokens.shape == (4, 4, 8, 8)

@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from magvit.core.allocator import keep_freed_memory
         from magvit.core.threads import apply_thread_policy
 
-        args.thread_policy = apply_thread_policy(args.threads)
+        malloc = keep_freed_memory()  # before the first large tensor
+        args.thread_policy = {**apply_thread_policy(args.threads), "malloc": malloc}
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("magvit: interrupted", file=sys.stderr)

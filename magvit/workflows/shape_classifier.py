@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from magvit.core.allocator import keep_freed_memory
 from magvit.core.data.synthetic import SyntheticShapes
 from magvit.core.files import atomic_output
 from magvit.core.shape_classifier import ShapeClassifier, ShapeClassifierConfig, accuracy
@@ -331,6 +332,7 @@ def main(argv: list[str] | None = None) -> float:
                         help="torch threads (default: OMP_NUM_THREADS, else the usable cores)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     apply_thread_policy(args.threads)
     round_trip, model_data = None, None
     if args.tokenizer is not None:

@@ -46,7 +46,7 @@ def run(args: list[str], setting: str, threads: int) -> float:
 
 
 def clips_per_second(run_dir: Path) -> float:
-    logged = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     speeds = [r["clips_per_s"] for r in logged if r.get("split") == "train" and "clips_per_s" in r]
     if len(speeds) < 2:
         raise SystemExit(f"{run_dir}: {len(speeds)} logged intervals; give --steps of 10 or more")

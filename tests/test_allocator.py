@@ -5,6 +5,7 @@ a preloaded allocator)."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_kept_memory_is_reused_without_page_faults():
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("MALLOC_") or name in ("MAGVIT_MALLOC", "GLIBC_TUNABLES", "LD_PRELOAD"):
             monkeypatch.delenv(name)
     monkeypatch.setattr(allocator.platform, "system", lambda: "Darwin")  # mallopt never runs here

@@ -54,7 +54,7 @@ def user_choice() -> str | None:
 
 
 def keep_freed_memory() -> str:
-    """Make glibc keep freed memory for reuse; returns what was done, for run records."""
+    """Make glibc keep freed memory for reuse; returns a line saying what was done."""
     if allocator_choice() == "system":
         return "system (MAGVIT_MALLOC=system)"
     chosen = user_choice()

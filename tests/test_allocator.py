@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from magvit.core import allocator
 from magvit.errors import MagvitError
@@ -70,6 +71,7 @@ def clean_env(monkeypatch):
         if name.startswith("MALLOC_") or name in ("MAGVIT_MALLOC", "GLIBC_TUNABLES", "LD_PRELOAD"):
             monkeypatch.delenv(name)
     monkeypatch.setattr(allocator.platform, "system", lambda: "Darwin")  # mallopt never runs here
+    monkeypatch.setattr(allocator, "_applied", allocator._applied)  # this worker's record restored
     return monkeypatch
 
 
@@ -104,3 +106,30 @@ def test_the_command_reports_a_bad_choice_without_a_traceback(clean_env, capsys)
     err = capsys.readouterr().err
     assert "magvit: error: MAGVIT_MALLOC='fast' is not one of keep, system" in err
     assert "Traceback" not in err
+
+
+def test_what_was_done_is_remembered_for_run_records(clean_env, monkeypatch):
+    monkeypatch.setattr(allocator, "_applied", allocator.NOT_CALLED)
+    assert allocator.malloc_setting() == "system (keep_freed_memory not called)"
+    monkeypatch.setenv("MAGVIT_MALLOC", "system")  # leaves this worker's malloc as it is
+    assert allocator.keep_freed_memory() == allocator.malloc_setting() == "system (MAGVIT_MALLOC=system)"
+
+
+def test_a_training_run_records_the_commands_threads_and_malloc(tmp_path):
+    from magvit.cli.main import main
+    from magvit.core.training.checkpoint import checkpoint_manifest
+
+    threads = torch.get_num_threads()
+    run = tmp_path / "tok"
+    try:
+        assert main(["--threads", "1", "train", "tokenizer", "tiny-tokenizer", "--output-dir", str(run),
+                     "--set", "train.steps=1", "--set", "train.warmup_steps=0", "--set", "data.train_clips=4",
+                     "--set", "data.eval_clips=2", "--set", "train.batch_size=2"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the command set this worker's threads
+    runtime = checkpoint_manifest(run)["meta"]["runtime"]
+    assert runtime["threads"] == 1
+    assert runtime["malloc"] == allocator.malloc_setting()
+    kept = GLIBC and allocator.allocator_choice() == "keep" and allocator.user_choice() is None
+    assert runtime["malloc"].startswith("keep (" if kept else "system (")
+    assert runtime["cpu_capability"] == torch.backends.cpu.get_cpu_capability()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 
 import pytest
 import torch
 
+from magvit.core import allocator
 from magvit.core.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from magvit.core.training.loop import TrainLoop
 from magvit.core.training.lr import warmup_cosine
@@ -102,7 +104,13 @@ def test_reference_run_logs_and_keeps_three_checkpoints(reference):
     assert lines[-1]["split"] == "train" and lines[-1]["lr"] == pytest.approx(sum(lr) / 2)
     assert lines[-1]["loss"] < lines[0]["loss"] / 3  # it learns
     assert [p.name for p in list_checkpoints(run)] == [f"step-000000{s}" for s in (10, 15, 20)]
+    runtime = ckpt.meta.pop("runtime")  # what shaped speed and sums, beside the config
     assert ckpt.meta == {"total_steps": TOTAL, "world_size": 1, "desc": "toy"}
+    assert runtime == {"threads": torch.get_num_threads(), "malloc": allocator.malloc_setting(),
+                       "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    chosen = os.environ.get("ATEN_CPU_CAPABILITY")  # CI's avx2 and default passes set it
+    if chosen:
+        assert runtime["cpu_capability"] == chosen.upper()
     assert set(ckpt.weights) == {"model", "ema"}
 
 

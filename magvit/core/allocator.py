@@ -27,6 +27,9 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 CHOICES = ("keep", "system")
 PRELOADED_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+NOT_CALLED = "system (keep_freed_memory not called)"
+
+_applied = NOT_CALLED  # what the last keep_freed_memory() did: mallopt cannot be read back
 
 
 def allocator_choice() -> str:
@@ -55,6 +58,17 @@ def user_choice() -> str | None:
 
 def keep_freed_memory() -> str:
     """Make glibc keep freed memory for reuse; returns a line saying what was done."""
+    global _applied
+    _applied = _keep_freed_memory()
+    return _applied
+
+
+def malloc_setting() -> str:
+    """What this process's malloc does, as `keep_freed_memory` last reported (for run records)."""
+    return _applied
+
+
+def _keep_freed_memory() -> str:
     if allocator_choice() == "system":
         return "system (MAGVIT_MALLOC=system)"
     chosen = user_choice()

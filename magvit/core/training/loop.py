@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from magvit.core.allocator import malloc_setting
 from magvit.core.training.checkpoint import (
     Checkpoint,
     latest_checkpoint,
@@ -45,6 +46,13 @@ from magvit.core.training.loggers import JsonlLogger, Logger
 from magvit.core.training.precision import check_finite
 from magvit.core.training.rng import capture_rng_state, restore_rng_state
 from magvit.errors import MagvitError
+
+
+def runtime_record() -> dict[str, object]:
+    """What shaped this process's speed and its floating-point sums, beside the config: torch's
+    threads, the CPU kernels ATen picked (`ATEN_CPU_CAPABILITY`) and what malloc does."""
+    return {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "malloc": malloc_setting()}
 
 
 class Stage(Protocol):
@@ -282,7 +290,7 @@ class TrainLoop:
                 state={"stage": stage_state, "rng": rng, "window": windows},
                 files=self.files,
                 meta={"total_steps": self.total_steps, "world_size": self.ctx.world_size,
-                      "desc": self.desc},
+                      "desc": self.desc, "runtime": runtime_record()},
                 keep=self.keep,
             )
         barrier(self.ctx)

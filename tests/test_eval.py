@@ -64,7 +64,7 @@ def test_fvd_with_an_unverified_random_i3d_and_cached_real_statistics(tmp_path, 
 
 @pytest.mark.parametrize("args, words", [
     (["--metrics", "fvd"], "FVD needs the I3D network's weights: --i3d-weights PATH"),
-    (["--metrics", "fid"], "unknown metric(s) fid; available: psnr, ssim, lpips, fvd, is"),
+    (["--metrics", "fid"], "unknown metric(s) fid; available: psnr, ssim, lpips, fvd, is, ce"),
     (["--metrics", "lpips"], "LPIPS needs its weights: --lpips-vgg PATH --lpips-heads PATH"),
     (["--tasks", "zz"], "not trained for task(s) zz"),
     (["--samples", "0"], "argument --samples: must be at least 1"),

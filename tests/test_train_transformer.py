@@ -386,3 +386,47 @@ def test_warm_tokens_encode_every_clip_first_and_train_the_same_weights(tokenize
     with pytest.raises(MagvitError, match=r"commit.warm_tokens: warms the token memo, which is off; "
                                           r"set commit.memoize_tokens = true"):
         validate_experiment(raw)
+
+
+def test_eval_ce_gives_the_runs_own_held_out_numbers(tokenizer_dir, tmp_path, capsys):
+    from magvit.cli.main import main
+
+    run = tmp_path / "run"
+    exp = experiment(tokenizer_dir, eval_every=3, eval_batches=2, batch_size=2, steps=3)  # 4 eval clips, 2 batches
+    train_transformer.train(exp, run, resume=False)
+    expected = json.loads((run / "eval.json").read_text())
+
+    def ce(*extra):
+        out = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}"
+        assert main(["eval", str(run), "--metrics", "ce", "--samples", "4", "--precision", "fp32",
+                     "--output", str(out), *extra]) == 0
+        return json.loads((out / "eval.json").read_text())
+
+    report = ce("--seed", "3")  # the experiment's run.seed: its clips and its masks
+    got = {task: row["ce"] for task, row in report["rows"].items()}
+    assert got == pytest.approx(expected["masked_token_ce"], rel=1e-6)
+    assert report["ce_mean"] == pytest.approx(expected["mean"], rel=1e-6)
+    assert all(row["psnr"] is None and row["samples"] == 4 for row in report["rows"].values())
+    table = capsys.readouterr().out
+    assert f"{got['fp']:.3f}" in table and f"mean CE over the 10 task(s): {expected['mean']:.4f}" in table
+    # a subset of the tasks keeps each task's own masks, so its numbers are the same
+    subset = ce("--seed", "3", "--tasks", "cg,fp")
+    assert list(subset["rows"]) == ["cg", "fp"]
+    assert {t: r["ce"] for t, r in subset["rows"].items()} == pytest.approx({t: got[t] for t in ("cg", "fp")}, rel=1e-6)
+    other = ce("--seed", "4")  # other clips and masks: other numbers
+    assert all(other["rows"][t]["ce"] != pytest.approx(got[t], rel=1e-6) for t in ("fp", "opc", "cg"))
+
+
+def test_eval_ce_refuses_a_protocol_and_a_tokenizer_run(tokenizer_dir, tmp_path, capsys):
+    from magvit.cli.main import main
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    assert main(["eval", str(tokenizer_dir), "--metrics", "ce"]) == 2
+    assert "CE scores a transformer" in capsys.readouterr().err
+    run = tmp_path / "run"
+    train_transformer.train(experiment(tokenizer_dir, steps=2), run, resume=False)
+    assert main(["eval", str(run), "--metrics", "psnr,ce", "--protocol", "ucf101", "--data", str(videos)]) == 2
+    err = capsys.readouterr().err
+    assert "CE scores the model's tokens on the clips: drop ce from --metrics, or --protocol" in err
+    assert "Traceback" not in err

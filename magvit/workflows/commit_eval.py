@@ -14,6 +14,7 @@ between the two is what the condition and the visible tokens buy.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable
 
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from magvit.core.training.rng import mix_seed
 from magvit.workflows.commit_inputs import CommitExample, CommitInputs
+from magvit.workflows.token_memo import TokenMemo
 
 
 class HeldOutEval:
@@ -32,18 +34,26 @@ class HeldOutEval:
         *,
         seed: int,
         autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        only: Iterable[str] | None = None,
     ):
+        """`only`: score these of `task_names` (each still drawn from its place in the list)."""
         self.autocast = autocast
         clips = list(clips)
         starts = [sum(len(video) for video, _ in clips[:i]) for i in range(len(clips))]
         self.examples: dict[str, list[CommitExample]] = {}
+        self.seconds: dict[str, float] = {}  # per task: building its examples, then scoring them
+        only = None if only is None else set(only)
         for t, name in enumerate(task_names):
+            if only is not None and name not in only:
+                continue
+            began = time.perf_counter()
             generator = torch.Generator().manual_seed(mix_seed(seed, 7919, t))
             self.examples[name] = [
                 inputs(name, video, labels, inputs.draws(len(video), generator),
                        indices=torch.arange(start, start + len(video)))
                 for start, (video, labels) in zip(starts, clips)
             ]
+            self.seconds[name] = time.perf_counter() - began
         self.frequency_ce = {
             name: code_entropy(torch.cat([ex.batch.targets[ex.batch.should_mask] for ex in examples]))
             for name, examples in self.examples.items()
@@ -56,6 +66,7 @@ class HeldOutEval:
         model.eval()
         scores = {}
         for name, examples in self.examples.items():
+            began = time.perf_counter()
             total, count = 0.0, 0
             for ex in examples:
                 with self.autocast():
@@ -66,6 +77,7 @@ class HeldOutEval:
                 total += float(ce[ex.batch.should_mask].sum())
                 count += int(ex.batch.should_mask.sum())
             scores[name] = total / count
+            self.seconds[name] += time.perf_counter() - began
         model.train(was_training)
         return scores
 
@@ -77,3 +89,30 @@ def code_entropy(codes: torch.Tensor) -> float:
     counts = torch.bincount(codes.flatten().long()).double()
     p = counts[counts > 0] / counts.sum()
     return float(-(p * p.log()).sum())
+
+
+def mask_schedule_of(exp):
+    """The experiment's training mask schedule (`commit.mask_schedule`, cosine when unset)."""
+    import magvit
+
+    schedule = exp.commit.mask_schedule
+    return schedule.build() if schedule else magvit.registries().schedules.create("cosine")
+
+
+def bundle_held_out_eval(bundle, videos: torch.Tensor, labels: torch.Tensor, *, seed: int,
+                         autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                         batch_size: int | None = None, only: Iterable[str] | None = None) -> HeldOutEval:
+    """A stage-2 bundle's held-out evaluation on `videos`/`labels` (of the tasks in `only`, else
+    all), ready to score a transformer. The clips go in batches of the experiment's
+    `train.batch_size` (or `batch_size`), and the masks are drawn from `seed` per task as its
+    training run's evaluation draws them, so the run's own eval clips (the first of the eval
+    split drawn with `run.seed`) and that seed give the numbers of its `eval.json`."""
+    exp = bundle.experiment
+    inputs = CommitInputs(
+        tokenizer=bundle.tokenizer, tasks={name: exp.tasks[name].task.build() for name in bundle.task_names},
+        vocab=bundle.vocab, latent_shape=tuple(bundle.meta["latent_shape"]), schedule=mask_schedule_of(exp),
+        weight_mode=exp.commit.weight_mode, memo=TokenMemo(bundle.vocab.codebook_size),
+    )
+    size = batch_size or exp.train.batch_size
+    clips = [(videos[i:i + size], labels[i:i + size].cpu()) for i in range(0, len(videos), size)]
+    return HeldOutEval(inputs, clips, bundle.task_names, seed=seed, autocast=autocast, only=only)

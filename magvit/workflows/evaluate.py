@@ -1,7 +1,9 @@
 """`magvit eval`: generate for every task a model knows and score it, a row per task.
 
 PSNR and SSIM compare each generated clip with its ground truth (PSNR over the pixels the task
-generates, as the demo does). FVD compares I3D features of the generated clips with those of the
+generates, as the demo does). CE generates nothing: it is the masked-token cross-entropy that a
+training run's held-out evaluation reports (`commit_eval`), so checkpoints can be compared on
+more clips than the run's evaluation used. FVD compares I3D features of the generated clips with those of the
 real clips; with `folds > 1` each fold generates again with another seed and the row reports
 the mean and standard deviation over folds (the paper uses 4). The real clips' statistics are
 cached under a key of the clips, the clip size and the extractor's checksum, and reused.
@@ -32,7 +34,8 @@ from magvit.workflows.eval_protocols import Protocol
 from magvit.workflows.eval_sources import ProtocolClips, TensorClips
 from magvit.workflows.pipeline import Pipeline
 
-METRICS = ("psnr", "ssim", "lpips", "fvd", "is")
+METRICS = ("psnr", "ssim", "lpips", "fvd", "is", "ce")
+GENERATED = ("psnr", "ssim", "lpips", "fvd", "is")  # the metrics that need generated clips
 RESULT_FILE = "eval.json"
 
 
@@ -48,6 +51,7 @@ class TaskScores:
     fvd_std: float | None = None
     inception: float | None = None  # IS (C3D class probabilities, 10 splits)
     inception_std: float | None = None
+    ce: float | None = None  # masked-token cross-entropy in nats (teacher-forced, no generation)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -72,7 +76,13 @@ class EvalReport:
                 "protocol": self.protocol, "extractor": self.extractor, "refine_steps": self.refine_steps,
                 "class_search": self.class_search, "class_guidance": self.class_guidance,
                 "read_classes": self.read_classes, "sample_search": self.sample_search,
-                "rows": {row.task: row.to_dict() for row in self.rows}}
+                "rows": {row.task: row.to_dict() for row in self.rows}, "ce_mean": self.ce_mean}
+
+    @property
+    def ce_mean(self) -> float | None:
+        """The mean CE over the rows (the number a training run's eval reports as `mean`)."""
+        scores = [row.ce for row in self.rows if row.ce is not None]
+        return sum(scores) / len(scores) if scores else None
 
     def table(self) -> str:
         width = max(6, *(len(row.task) + 2 for row in self.rows))
@@ -90,8 +100,10 @@ class EvalReport:
                     shown = f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2e}"
                     cells.append(f"{shown + (f' ± {row.fvd_std:.2g}' if self.folds > 1 else ''):>16}")
                 else:
-                    cells.append(f"{value:>16.{4 if name in ('ssim', 'lpips') else 2}f}")
+                    cells.append(f"{value:>16.{4 if name in ('ssim', 'lpips') else 3 if name == 'ce' else 2}f}")
             lines.append(f"{row.task:<{width}}" + "".join(cells) + f"{row.samples:>9}{row.seconds:>9.1f}")
+        if self.ce_mean is not None:
+            lines.append(f"mean CE over the {len(self.rows)} task(s): {self.ce_mean:.4f} nats")
         if self.extractor and not self.extractor["verified"]:
             lines.append(f"FVD with UNVERIFIED I3D weights (sha256 {self.extractor['sha256'][:16]}...): "
                          "not comparable with published numbers")
@@ -194,6 +206,9 @@ def evaluate(
         raise MagvitError(f"IS is computed over 10 splits: it needs at least 10 samples, got {samples}")
     if protocol is not None and data is None:
         raise MagvitError(f"protocol {protocol.name} runs on a folder of videos: give --data DIR")
+    if protocol is not None and "ce" in metrics:
+        raise MagvitError(f"protocol {protocol.name} scores generated videos; CE scores the model's tokens "
+                          "on the clips: drop ce from --metrics, or --protocol")
     overrides = protocol.decoder if protocol else {}
     if protocol is not None:
         refine_steps = 0 if refine_steps is None else refine_steps
@@ -220,21 +235,40 @@ def evaluate(
         key = {"data": str(data or pipe.bundle.experiment.data.to_dict()), "split": "eval", "seed": seed,
                "samples": len(videos), "clip": list(pipe.clip_shape)}
         source = TensorClips(videos, labels, key)
-    batches = math.ceil(source.samples / batch_size)
-    mine = [b for b in range(batches) if b % ctx.world_size == ctx.rank]
-    per_fold = sum(min(batch_size, source.samples - b * batch_size) for b in mine)
-    bar = tqdm(total=len(names) * folds * per_fold, desc="eval", unit="clip",
-               disable=not progress or not ctx.is_main, dynamic_ncols=True)
-    run = _Run(pipe, source, metrics, seed, extractor, classifier, perceptual, batch_size, mine, ctx, bar,
-               partial_dir, save_every)
-    with bar:
-        rows = [run.score_task(task_name, folds) for task_name in names]
+    ce = _cross_entropy(pipe, source, names, seed) if "ce" in metrics else {}
+    if any(m in GENERATED for m in metrics):
+        batches = math.ceil(source.samples / batch_size)
+        mine = [b for b in range(batches) if b % ctx.world_size == ctx.rank]
+        per_fold = sum(min(batch_size, source.samples - b * batch_size) for b in mine)
+        bar = tqdm(total=len(names) * folds * per_fold, desc="eval", unit="clip",
+                   disable=not progress or not ctx.is_main, dynamic_ncols=True)
+        run = _Run(pipe, source, metrics, seed, extractor, classifier, perceptual, batch_size, mine, ctx, bar,
+                   partial_dir, save_every)
+        with bar:
+            rows = [run.score_task(task_name, folds) for task_name in names]
+    else:
+        rows = [TaskScores(task=name, samples=source.samples, seconds=0.0) for name in names]
+    if ce:
+        rows = [attrs.evolve(row, ce=ce[row.task][0], seconds=row.seconds + ce[row.task][1]) for row in rows]
     report = EvalReport(rows, tuple(metrics), str(checkpoint), folds, _extractor_info(extractor))
     return attrs.evolve(report, protocol=protocol.to_dict() if protocol else None,
                         refine_steps=pipe.refine_steps, class_search=pipe.class_search,
                         class_guidance=pipe.class_guidance,
                         read_classes=pipe.read_classes if pipe.class_search else 0,
                         sample_search=pipe.sample_search)
+
+
+def _cross_entropy(pipe: Pipeline, source, names: list[str], seed: int) -> dict[str, tuple[float, float]]:
+    """Task -> (masked-token CE, seconds) of the pipeline's transformer on the source's clips, the
+    masks drawn from `seed` as a training run's held-out evaluation draws them; in the
+    pipeline's precision, with the bundle's own (fp32) weights as training evaluates them."""
+    from magvit.core.training.precision import inference_autocast
+    from magvit.workflows.commit_eval import bundle_held_out_eval
+
+    held_out = bundle_held_out_eval(pipe.bundle, source.videos, source.labels, seed=seed, only=names,
+                                    autocast=lambda: inference_autocast(pipe.device, pipe.precision))
+    scores = held_out(pipe.bundle.transformer)
+    return {name: (scores[name], held_out.seconds[name]) for name in names}
 
 
 def evaluate_tokenizer(
@@ -253,9 +287,9 @@ def evaluate_tokenizer(
 
     if "fvd" in metrics and extractor is None:
         raise MagvitError("FVD needs the I3D network's weights: --i3d-weights PATH (docs/evaluation.md)")
-    if "is" in metrics or "lpips" in metrics:
+    if "is" in metrics or "lpips" in metrics or "ce" in metrics:
         raise MagvitError("a tokenizer run is scored with psnr, ssim and fvd (IS scores generated "
-                          "samples, and LPIPS is reported for generation)")
+                          "samples, LPIPS is reported for generation, and CE scores a transformer)")
     tokenizer, data_section = tokenizer_and_data(checkpoint)
     config = data_section.config
     if data:

@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import magvit
 from magvit.core.commit_loss import commit_loss
 from magvit.core.data.token_cache import tokenizer_fingerprint
 from magvit.core.montage import reconstruction_grid
@@ -38,7 +37,7 @@ from magvit.core.training.rng import mix_seed
 from magvit.errors import MagvitError
 from magvit.registry.experiment import Experiment
 from magvit.workflows.bundle import bundle_record
-from magvit.workflows.commit_eval import HeldOutEval
+from magvit.workflows.commit_eval import HeldOutEval, mask_schedule_of
 from magvit.workflows.commit_inputs import CommitInputs
 from magvit.workflows.init_from import init_transformer
 from magvit.workflows.stage2_data import training_clips
@@ -90,8 +89,7 @@ class TransformerStage:
             self.optimizer, warmup_steps=exp.train.warmup_steps, total_steps=exp.train.steps,
             min_ratio=exp.train.min_lr_ratio,
         )
-        schedule = exp.commit.mask_schedule
-        schedule = schedule.build() if schedule else magvit.registries().schedules.create("cosine")
+        schedule = mask_schedule_of(exp)
         self.inputs = CommitInputs(
             tokenizer=self.tokenizer, tasks=self.tasks, vocab=self.vocab,
             latent_shape=self.layout.latent_shape, schedule=schedule,

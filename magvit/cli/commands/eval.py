@@ -26,7 +26,9 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path, help="a folder of videos to evaluate on (default: the held-out "
                                              "clips of the model's own training data)")
     p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
-    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"], help="psnr, ssim, lpips, fvd, is")
+    p.add_argument("--metrics", type=_names, default=["psnr", "ssim"],
+                   help="psnr, ssim, lpips, fvd, is; ce: the masked-token cross-entropy of a training run's "
+                        "held-out evaluation (no generation)")
     p.add_argument("--protocol", choices=sorted(PROTOCOL_NAMES),
                    help="a paper protocol on the --data folder (samples, folds, resolution, real clips, "
                         "decoding): " + "; ".join(PROTOCOL_NAMES))

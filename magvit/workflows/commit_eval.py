@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from magvit.core.training.rng import mix_seed
 from magvit.workflows.commit_inputs import CommitExample, CommitInputs
@@ -35,17 +36,18 @@ class HeldOutEval:
         seed: int,
         autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
         only: Iterable[str] | None = None,
+        progress: bool = False,
     ):
-        """`only`: score these of `task_names` (each still drawn from its place in the list)."""
-        self.autocast = autocast
+        """`only`: score these of `task_names` (each still drawn from its place in the list);
+        `progress`: a bar over the tasks while the inputs are built and while they are scored."""
+        self.autocast, self.progress = autocast, progress
         clips = list(clips)
         starts = [sum(len(video) for video, _ in clips[:i]) for i in range(len(clips))]
         self.examples: dict[str, list[CommitExample]] = {}
         self.seconds: dict[str, float] = {}  # per task: building its examples, then scoring them
         only = None if only is None else set(only)
-        for t, name in enumerate(task_names):
-            if only is not None and name not in only:
-                continue
+        chosen = [(t, name) for t, name in enumerate(task_names) if only is None or name in only]
+        for t, name in tqdm(chosen, desc="CE inputs", unit="task", disable=not progress, dynamic_ncols=True):
             began = time.perf_counter()
             generator = torch.Generator().manual_seed(mix_seed(seed, 7919, t))
             self.examples[name] = [
@@ -65,7 +67,8 @@ class HeldOutEval:
         was_training = model.training
         model.eval()
         scores = {}
-        for name, examples in self.examples.items():
+        for name, examples in tqdm(self.examples.items(), desc="CE", unit="task", disable=not self.progress,
+                                   dynamic_ncols=True):
             began = time.perf_counter()
             total, count = 0.0, 0
             for ex in examples:
@@ -101,7 +104,8 @@ def mask_schedule_of(exp):
 
 def bundle_held_out_eval(bundle, videos: torch.Tensor, labels: torch.Tensor, *, seed: int,
                          autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                         batch_size: int | None = None, only: Iterable[str] | None = None) -> HeldOutEval:
+                         batch_size: int | None = None, only: Iterable[str] | None = None,
+                         progress: bool = False) -> HeldOutEval:
     """A stage-2 bundle's held-out evaluation on `videos`/`labels` (of the tasks in `only`, else
     all), ready to score a transformer. The clips go in batches of the experiment's
     `train.batch_size` (or `batch_size`), and the masks are drawn from `seed` per task as its
@@ -115,4 +119,5 @@ def bundle_held_out_eval(bundle, videos: torch.Tensor, labels: torch.Tensor, *, 
     )
     size = batch_size or exp.train.batch_size
     clips = [(videos[i:i + size], labels[i:i + size].cpu()) for i in range(0, len(videos), size)]
-    return HeldOutEval(inputs, clips, bundle.task_names, seed=seed, autocast=autocast, only=only)
+    return HeldOutEval(inputs, clips, bundle.task_names, seed=seed, autocast=autocast, only=only,
+                       progress=progress)

@@ -235,7 +235,7 @@ def evaluate(
         key = {"data": str(data or pipe.bundle.experiment.data.to_dict()), "split": "eval", "seed": seed,
                "samples": len(videos), "clip": list(pipe.clip_shape)}
         source = TensorClips(videos, labels, key)
-    ce = _cross_entropy(pipe, source, names, seed) if "ce" in metrics else {}
+    ce = _cross_entropy(pipe, source, names, seed, progress and ctx.is_main) if "ce" in metrics else {}
     if any(m in GENERATED for m in metrics):
         batches = math.ceil(source.samples / batch_size)
         mine = [b for b in range(batches) if b % ctx.world_size == ctx.rank]
@@ -258,7 +258,8 @@ def evaluate(
                         sample_search=pipe.sample_search)
 
 
-def _cross_entropy(pipe: Pipeline, source, names: list[str], seed: int) -> dict[str, tuple[float, float]]:
+def _cross_entropy(pipe: Pipeline, source, names: list[str], seed: int,
+                   progress: bool) -> dict[str, tuple[float, float]]:
     """Task -> (masked-token CE, seconds) of the pipeline's transformer on the source's clips, the
     masks drawn from `seed` as a training run's held-out evaluation draws them; in the
     pipeline's precision, with the bundle's own (fp32) weights as training evaluates them."""
@@ -266,7 +267,8 @@ def _cross_entropy(pipe: Pipeline, source, names: list[str], seed: int) -> dict[
     from magvit.workflows.commit_eval import bundle_held_out_eval
 
     held_out = bundle_held_out_eval(pipe.bundle, source.videos, source.labels, seed=seed, only=names,
-                                    autocast=lambda: inference_autocast(pipe.device, pipe.precision))
+                                    autocast=lambda: inference_autocast(pipe.device, pipe.precision),
+                                    progress=progress)
     scores = held_out(pipe.bundle.transformer)
     return {name: (scores[name], held_out.seconds[name]) for name in names}
 

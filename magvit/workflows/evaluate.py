@@ -1,12 +1,13 @@
 """`magvit eval`: generate for every task a model knows and score it, a row per task.
 
 PSNR and SSIM compare each generated clip with its ground truth (PSNR over the pixels the task
-generates, as the demo does). CE generates nothing: it is the masked-token cross-entropy that a
-training run's held-out evaluation reports (`commit_eval`), so checkpoints can be compared on
-more clips than the run's evaluation used. FVD compares I3D features of the generated clips with those of the
+generates, as the demo does). FVD compares I3D features of the generated clips with those of the
 real clips; with `folds > 1` each fold generates again with another seed and the row reports
 the mean and standard deviation over folds (the paper uses 4). The real clips' statistics are
-cached under a key of the clips, the clip size and the extractor's checksum, and reused.
+cached under a key of the clips, the clip size and the extractor's checksum, and reused. CE
+generates nothing: it is the masked-token cross-entropy that a training run's held-out
+evaluation reports (`commit_eval`), so checkpoints can be compared on more clips than the run's
+evaluation used; it is computed once, whatever the folds.
 """
 
 from __future__ import annotations

@@ -91,3 +91,32 @@ def test_from_pretrained_loads_a_folder_and_a_hub_id_from_the_local_cache(tmp_pa
         Pipeline.from_pretrained("someone/missing", cache_dir=tmp_path / "hub")
     with pytest.raises(MagvitError, match="neither a folder nor a hub id"):
         Pipeline.from_pretrained("not a model")
+
+
+def test_export_carries_the_training_runtime_into_checkpoint_json_and_the_card(tmp_path):
+    import json
+
+    source = save_tiny_bundle(tmp_path / "run")
+    bundle = load_bundle(source)
+    assert "runtime" not in bundle.meta  # this fixture's checkpoint records none
+    runtime = {"threads": 2, "cpu_capability": "AVX2", "malloc": "keep (glibc: no mmap blocks, no trimming)"}
+    trained = save_checkpoint(tmp_path / "trained", 5, weights={"model": bundle.transformer.state_dict(),
+                                                                "tokenizer": bundle.tokenizer.state_dict()},
+                              state={}, files={f.name: f.read_text() for f in source.iterdir()
+                                               if f.suffix in (".json", ".toml") and f.name != "checkpoint.json"},
+                              meta={"bundle": "magvit-transformer-bundle/1", "runtime": runtime})
+    assert load_bundle(trained).meta["runtime"] == runtime
+    assert main(["export", str(trained), str(tmp_path / "slim")]) == 0
+    assert main(["export", str(tmp_path / "slim"), str(tmp_path / "again")]) == 0
+    for folder in (tmp_path / "slim", tmp_path / "again"):
+        manifest = json.loads((folder / "checkpoint.json").read_text())
+        assert manifest["meta"] == {"bundle": "magvit-transformer-bundle/1", "runtime": runtime}
+        assert "runtime" not in json.loads((folder / "bundle.json").read_text())
+        assert "runtime" not in json.loads((folder / "config.json").read_text())
+        assert ("| trained with | 2 thread(s), AVX2 CPU kernels, malloc: keep (glibc: no mmap blocks, "
+                "no trimming) |") in (folder / "README.md").read_text()
+    # a source without the record gives a bundle without it, and a card without the row
+    assert main(["export", str(source), str(tmp_path / "plain")]) == 0
+    assert json.loads((tmp_path / "plain" / "checkpoint.json").read_text())["meta"] == {
+        "bundle": "magvit-transformer-bundle/1"}
+    assert "| trained with |" not in (tmp_path / "plain" / "README.md").read_text()

@@ -52,7 +52,7 @@ class Bundle:
     vocab: Vocabulary
     task_names: tuple[str, ...]  # the tasks trained, in prompt order when there are prompts
     experiment: Experiment
-    meta: dict[str, Any]  # the bundle.json record, plus `step` and `path`
+    meta: dict[str, Any]  # the bundle.json record, plus `step`, `path` and checkpoint.json's `runtime`
     class_reader: ShapeClassifier | None = None  # reads classes from given pixels (class search)
 
 
@@ -107,9 +107,11 @@ def save_bundle(
     keep: int | None = 3,
     extra_files: dict[str, str] | None = None,
     class_reader: nn.Module | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle as `run_dir/checkpoints/step-XXXXXXXX/` (atomically); return its path.
-    With `class_reader`, `record` must describe it (`class_reader_record`)."""
+    With `class_reader`, `record` must describe it (`class_reader_record`); `runtime` (threads,
+    CPU kernels, malloc of the process that trained it) goes into `checkpoint.json`'s meta."""
     weights = {"model": transformer.state_dict(), "tokenizer": tokenizer.state_dict()}
     if (class_reader is None) != ("class_reader" not in record):
         raise ValueError("a bundle's class reader and its bundle.json entry come together")
@@ -120,7 +122,7 @@ def save_bundle(
         weights=weights,
         state=state or {},
         files={**bundle_files(record, experiment), **(extra_files or {})},
-        meta={"bundle": FORMAT},
+        meta={"bundle": FORMAT, **({"runtime": runtime} if runtime else {})},
         keep=keep,
     )
 
@@ -193,12 +195,14 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     _load_into(tokenizer, load_weights(path, "tokenizer", fallback=None), "tokenizer", path)
     reader = _load_class_reader(record["class_reader"], path) if "class_reader" in record else None
     manifest = json.loads(_read_text(path, "checkpoint.json"))
+    runtime = manifest.get("meta", {}).get("runtime")
     return Bundle(
         transformer=transformer.to(device).eval(),
         tokenizer=tokenizer.to(device).eval().requires_grad_(False),
         vocab=Vocabulary.from_dict(record["vocabulary"]),
         task_names=tuple(record["task_names"]),
         experiment=experiment,
-        meta={**record, "step": int(manifest["step"]), "path": str(path)},
+        meta={**record, "step": int(manifest["step"]), "path": str(path),
+              **({"runtime": runtime} if runtime else {})},
         class_reader=None if reader is None else reader.to(device).eval().requires_grad_(False),
     )

@@ -102,7 +102,8 @@ def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = F
     if target.resolve() in (read_from, *read_from.parents):
         raise MagvitError(f"{target} holds the checkpoint being exported ({read_from}); writing "
                           "there would destroy it. Choose another folder")
-    record = {k: v for k, v in bundle.meta.items() if k not in ("step", "path")}
+    # `runtime` stays in checkpoint.json, where the training checkpoint had it.
+    record = {k: v for k, v in bundle.meta.items() if k not in ("step", "path", "runtime")}
     parameters = {name: sum(p.numel() for p in model.parameters())
                   for name, model in (("transformer", bundle.transformer), ("tokenizer", bundle.tokenizer),
                                       ("class_reader", bundle.class_reader)) if model is not None}
@@ -112,7 +113,7 @@ def export_bundle(source: str | Path, target: str | Path, *, overwrite: bool = F
         written = save_bundle(tmp, bundle.meta["step"], transformer=bundle.transformer,
                               tokenizer=bundle.tokenizer, record=record,
                               experiment=bundle.experiment, keep=None, extra_files=extra,
-                              class_reader=bundle.class_reader)
+                              class_reader=bundle.class_reader, runtime=bundle.meta.get("runtime"))
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

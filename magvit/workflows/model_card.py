@@ -61,6 +61,7 @@ def model_card(bundle, source: Path, parameters: dict[str, int]) -> str:
         f"| training steps | {meta['step']} (batch {exp.train.batch_size} x {exp.train.accumulate} accumulated) |",
         f"| decoder | {exp.decoder.kind if exp.decoder else 'commit'} |",
         *_class_reader_row(meta.get("class_reader"), parameters.get("class_reader")),
+        *_runtime_row(meta.get("runtime")),
         "",
     ]
     scores = _eval_scores(run_dir)
@@ -82,6 +83,15 @@ def model_card(bundle, source: Path, parameters: dict[str, int]) -> str:
                   "token are unchanged.", ""]
     lines += ["`config.resolved.toml` is the full experiment with the plugin versions used.", ""]
     return "\n".join(lines)
+
+
+def _runtime_row(runtime: dict | None) -> list[str]:
+    """The process that saved the training checkpoint: its threads and CPU kernels decide the
+    floating-point sums, so a rerun elsewhere matches it only approximately."""
+    if not runtime:
+        return []
+    return [f"| trained with | {runtime.get('threads')} thread(s), {runtime.get('cpu_capability')} CPU kernels, "
+            f"malloc: {runtime.get('malloc')} |"]
 
 
 def _class_reader_row(entry: dict | None, count: int | None) -> list[str]:

@@ -181,3 +181,12 @@ def test_a_failed_command_leaves_no_output_and_no_folder(checkpoint, tmp_path, c
     assert generate(checkpoint, "--task", "cg", "--class", "99", "--output", str(out)) == 2
     assert "class label(s) [99] are not classes of this model: give whole numbers from 0 to 2" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("command", ["generate", "demo", "eval"])
+def test_help_states_the_pipelines_search_defaults(command, capsys):
+    from magvit.workflows.pipeline import CLASS_SEARCH, READ_SEARCH
+
+    assert main([command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help at the terminal width
+    assert f"{READ_SEARCH} for a model with a class reader, {CLASS_SEARCH} for one with classes and none" in text

@@ -131,8 +131,8 @@ def add_decoder_options(parser: argparse.ArgumentParser) -> None:
                         "decoder (default 10 where the tokenizer allows it; 0 = the tokens as generated)")
     d.add_argument("--class-search", type=integer(0), metavar="N",
                    help="FP and other tasks with a class-conditional twin (CFP): run the twin N times for "
-                        "every class and keep the result that best redraws the given pixels (default 2 "
-                        "for a model with classes; 0 = off)")
+                        "every class and keep the result that best redraws the given pixels (default 4 "
+                        "for a model with a class reader, 2 for one with classes and none; 0 = off)")
     d.add_argument("--read-classes", type=integer(0), metavar="K",
                    help="with --class-search, try only the K classes the model's class reader finds most likely in "
                         "the given pixels (default 1 for a model with a class reader; 0 = every class)")

@@ -35,8 +35,11 @@ def register(sub) -> None:
     p.add_argument("--samples", type=integer(1), help="clips per task and fold (default 16, or the protocol's)")
     p.add_argument("--folds", type=integer(1),
                    help="generations per task for FVD's mean ± std (default 1, or the protocol's 4)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=integer(1), default=8)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the generations and CE's masks (default 0)")
+    p.add_argument("--batch-size", type=integer(1), default=8,
+                   help="clips generated at once (default 8); CE scores in batches of the experiment's "
+                        "train.batch_size, so that its masks are the training run's")
     p.add_argument("--i3d-weights", default="", help="the I3D file FVD needs (docs/evaluation.md)")
     p.add_argument("--c3d-weights", default="", help="the C3D file IS needs (docs/evaluation.md)")
     p.add_argument("--lpips-vgg", default="", help="torchvision VGG16 weights for LPIPS")
@@ -56,8 +59,8 @@ def register(sub) -> None:
                         "10, but 0 with --protocol, whose published numbers come without it)")
     p.add_argument("--class-search", type=integer(0), metavar="N",
                    help="candidates per class for FP and other tasks with a class-conditional twin, keeping "
-                        "the one that best redraws the given pixels (default: the pipeline's 2, but 0 with "
-                        "--protocol)")
+                        "the one that best redraws the given pixels (default: the pipeline's 4 for a model with "
+                        "a class reader, 2 for one with classes and none; 0 with --protocol)")
     p.add_argument("--read-classes", type=integer(0), metavar="K",
                    help="with --class-search, try only the K classes the model's class reader finds most likely in "
                         "the given pixels (default 1 for a model with a class reader; 0 = every class)")

@@ -119,11 +119,15 @@ def add_decoder_options(parser: argparse.ArgumentParser) -> None:
     """`--decoder` and the decoder config keys a command may override."""
     d = parser.add_argument_group("decoder (default: the experiment's [decoder])")
     d.add_argument("--decoder", help="commit, maskgit, autoregressive, or a plugin's decoder")
-    d.add_argument("--steps", type=integer(1))
+    d.add_argument("--steps", type=integer(1), help="decoding steps (COMMIT and MaskGIT; the paper's 12)")
     d.add_argument("--schedule", help="mask schedule name (cosine, linear, pow, log, exp)")
-    d.add_argument("--temperature", type=number(0))
-    d.add_argument("--top-k", type=integer(0))
-    d.add_argument("--guidance-scale", type=number())
+    d.add_argument("--temperature", type=number(0),
+                   help="COMMIT and MaskGIT: the noise on which sampled tokens each step keeps, annealed to 0 "
+                        "(the paper's 4.5); autoregressive: the sampling temperature")
+    d.add_argument("--top-k", type=integer(0), help="sample among the k likeliest tokens (0 = all)")
+    d.add_argument("--guidance-scale", type=number(),
+                   help="classifier-free guidance of the decoder: logits + S x (logits - unconditional "
+                        "logits); 0 = off")
     d.add_argument("--no-kv-cache", dest="kv_cache", action="store_false", default=None,
                    help="autoregressive: recompute the full sequence every step")
     d.add_argument("--refine-steps", type=integer(0), metavar="N",

@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=integer(1), default=5, help="timed runs per measurement (median)")
     p.add_argument("--batches", type=_sizes, default=(),
                    help="also the clips/s of generate at these batch sizes, e.g. 1,8,32 (the best is reported)")
-    p.add_argument("--device", type=device, default="auto")
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compare", action="store_true",
                    help="also measure fp32 without compile, alternating with these settings, and print the ratios")
     p.add_argument("--rounds", type=integer(1), default=2,

@@ -25,7 +25,8 @@ def register(sub) -> None:
     add_set_option(show)
     show.set_defaults(func=run_show)
     val = csub.add_parser("validate", help="check experiments; report every problem")
-    val.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
+    val.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                     help=".toml paths or shipped experiment names")
     val.add_argument("--stage", choices=("tokenizer", "transformer"),
                      help="check for this training stage (default: the experiment's own)")
     val.add_argument("--no-files", dest="files", action="store_false",

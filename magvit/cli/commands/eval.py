@@ -50,7 +50,7 @@ def register(sub) -> None:
                                                           "that --resume continues from)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted evaluation from the partial results in --output")
-    p.add_argument("--device", type=device, default="auto")
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                    help="generation precision (default auto: bf16 on CUDA and on CPUs with bf16 "
                         "instructions, else fp32; or MAGVIT_PRECISION)")

@@ -39,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--class", dest="label", type=integer(0), help="class label for cg / cfp")
     p.add_argument("--output", type=output_video, required=True,
                    help=".mp4, .mov, .m4v or .gif; several samples get -1, -2, ...")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the generation (default 0; the draws also depend on --batch-size)")
     p.add_argument("--samples", type=integer(1), default=1, help="results per input")
     p.add_argument("--batch-size", type=batch_size, default="auto",
                    help="clips generated at once (default auto: as many as fit in free memory, "
@@ -50,7 +51,8 @@ def register(sub) -> None:
                         "refine them; this keeps them exactly)")
     p.add_argument("--ultrawide", type=integer(1), metavar="N",
                    help="outpaint a vertical strip N times on each side (task opv)")
-    p.add_argument("--fps", type=number(0, above=True), default=8.0)
+    p.add_argument("--fps", type=number(0, above=True), default=8.0,
+                   help="frame rate of the written video (default 8)")
     p.add_argument("--pixel-format", choices=("yuv420p", "yuv444p"), default="yuv420p",
                    help="H.264 chroma: yuv420p plays everywhere (default), yuv444p keeps full colour")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")

@@ -13,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("--output", type=Path, default=Path("curves.png"), help="the image to write (.png, .svg, .pdf)")
     p.add_argument("--metric", dest="metrics", action="append", default=[],
                    help="a metric to draw (repeatable; default: every metric the runs log)")
-    p.add_argument("--split", default="train", choices=("train", "eval"))
+    p.add_argument("--split", default="train", choices=("train", "eval"),
+                   help="the training metrics (train, the default) or the held-out evaluation's (eval)")
     p.add_argument("--smooth", type=number(0.0), default=0.6, help="EMA weight in [0, 1) (0 = raw only)")
     p.set_defaults(func=run)
 

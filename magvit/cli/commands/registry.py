@@ -13,7 +13,7 @@ def register(sub) -> None:
     rsub = p.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
     lst = rsub.add_parser("list", help="list registered names, per registry")
     lst.add_argument("kind", nargs="?", help="one registry (tasks, schedules, ...)")
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=run_list)
 
 

@@ -46,20 +46,21 @@ def register(sub) -> None:
     p = sub.add_parser("tasks", help="inspect the conditional generation tasks")
     tsub = p.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
     lst = tsub.add_parser("list", help="masked pixel and token shares of every task (Table 12)")
-    lst.add_argument("--frames", type=integer(1), default=16)
-    lst.add_argument("--resolution", type=integer(1), default=128)
+    lst.add_argument("--frames", type=integer(1), default=16, help="clip length (default 16, the paper's)")
+    lst.add_argument("--resolution", type=integer(1), default=128, help="frame size (default 128, the paper's)")
     lst.add_argument("--factors", type=_factors, default=(4, 8, 8), help="tokenizer factors t,h,w")
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=run_list)
 
     pre = tsub.add_parser("preview", help="draw a task's condition region and padding over a clip")
     pre.add_argument("--task", required=True, help="a task name (magvit registry list tasks)")
     pre.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
                      help="task config, e.g. --set width=0.25 --set 'padding=\"edge\"'")
-    pre.add_argument("--frames", type=integer(1), default=16)
-    pre.add_argument("--resolution", type=integer(1), default=128)
+    pre.add_argument("--frames", type=integer(1), default=16, help="clip length (default 16)")
+    pre.add_argument("--resolution", type=integer(1), default=128, help="frame size (default 128)")
     pre.add_argument("--synthetic", action="store_true", help="draw on a generated clip, no INPUT")
-    pre.add_argument("paths", nargs="+", metavar="[INPUT] OUT.png")
+    pre.add_argument("paths", nargs="+", metavar="[INPUT] OUT.png",
+                     help="the video to draw on (not with --synthetic), then the PNG to write")
     pre.set_defaults(func=run_preview)
 
 

@@ -88,6 +88,38 @@ def test_condition_and_round_trip_scores_match_an_independent_computation(bundle
             saved["cg"]["roundtrip_condition_psnr"]) == (None, None, None)
 
 
+
+def test_psnr_by_frame_scores_each_frames_generated_pixels(bundle_dir, demo):
+    """`psnr_per_frame` is `masked_psnr` over one frame's generated pixels at a time, None for a
+    frame given whole; tasks given whole frames print the curve with the baseline's."""
+    pipe = Pipeline.from_checkpoint(bundle_dir, device="cpu")
+    videos, labels = held_out_clips(pipe, 2, seed=0)
+    rows = {r.task: r for r in demo.rows}
+    fp = pipe.generate("fp", videos, seed=0)
+    given = fp.pixel_mask
+    assert given[0].all() and not given[1:].any()  # FP: the first frame given, the rest generated
+    assert len(rows["fp"].psnr_per_frame) == CLIP[0] and rows["fp"].psnr_per_frame[0] is None
+    for t in range(1, CLIP[0]):
+        only = torch.zeros_like(given)
+        only[t] = True
+        assert rows["fp"].psnr_per_frame[t] == pytest.approx(float(masked_psnr(fp.video, videos, only).mean()),
+                                                             abs=1e-4)
+        assert rows["fp"].baseline_psnr_per_frame[t] == pytest.approx(
+            float(masked_psnr(fp.condition, videos, only).mean()), abs=1e-4)
+    # OPV generates a strip of every frame: a value for each, no line in the table
+    assert None not in rows["opv"].psnr_per_frame and len(rows["opv"].roundtrip_psnr_per_frame) == CLIP[0]
+    assert rows["cg"].psnr_per_frame is None
+    table = demo.table()
+    fp_curve = [line for line in table.splitlines() if line.startswith("fp: PSNR by generated frame")]
+    assert fp_curve and f"1 {rows['fp'].psnr_per_frame[1]:.1f} ({rows['fp'].baseline_psnr_per_frame[1]:.1f})" \
+        in fp_curve[0]
+    assert not any(line.startswith("opv: PSNR by") for line in table.splitlines())
+    saved = {t["task"]: t for t in json.loads((demo.out_dir / "results.json").read_text())["tasks"]}
+    assert saved["fp"]["psnr_per_frame"][0] is None
+    assert saved["fp"]["psnr_per_frame"][1:] == pytest.approx(rows["fp"].psnr_per_frame[1:])
+    assert saved["cg"]["psnr_per_frame"] is None
+
+
 def test_paste_condition_changes_the_outputs_but_not_the_scores(bundle_dir, demo, tmp_path):
     pasted = run_demo(bundle_dir, tmp_path, clips=2, progress=False, paste_condition=True)
     keys = ("psnr", "condition_psnr", "ssim", "baseline_psnr", "baseline_ssim", "roundtrip_psnr",

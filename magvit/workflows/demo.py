@@ -8,6 +8,8 @@ was given) and SSIM over the clip, of the generated clips against the ground tru
 two PSNRs of the padded condition video (the task's own baseline: the last given frame repeated
 for FP, the linear blend for FI) and of the tokenizer's round trip of the ground truth (the
 ceiling: generation cannot beat the tokens' own reconstruction); and the seconds generation took.
+The three generated-pixel PSNRs are also kept frame by frame (`psnr_per_frame`, ...): the curve
+shows where a prediction stops following the truth.
 CG has no condition, so it has no ground truth to compare with; on the synthetic clips its
 score is `class_accuracy`, the share of samples that a shape classifier trained on the clips'
 labels assigns to the class they were asked for (`magvit.workflows.shape_classifier`: the
@@ -67,6 +69,11 @@ class TaskRow:
     class_accuracy: float | None = None  # CG: samples the shape classifier puts in their class
     roundtrip_class_accuracy: float | None = None  # CG's ceiling: the same on the held-out clips' round trip
     class_match: float | None = None  # class search, held-out clips: kept candidates of the clip's own class
+    # PSNR over each frame's generated pixels (None where a frame has none): where a prediction
+    # stops following the truth; the same for the baseline and the round trip (the ceiling).
+    psnr_per_frame: list[float | None] | None = None
+    baseline_psnr_per_frame: list[float | None] | None = None
+    roundtrip_psnr_per_frame: list[float | None] | None = None
     batch_size: int = 0  # clips generated at once (`Result.batch_size`): the seed's draws depend on it
 
     @property
@@ -124,6 +131,10 @@ class DemoReport:
             "Round trip = the tokenizer's encode + decode of the ground truth: in practice the ceiling for PSNR",
             "and cond PSNR, since generated tokens are decoded by the same tokenizer.",
         ]
+        lines += [line for r in self.rows if _whole_frames(r) for line in textwrap.wrap(
+            f"{r.task}: PSNR by generated frame (baseline's): " + ", ".join(
+                f"{t} {g:.1f} ({b:.1f})" for t, (g, b) in enumerate(zip(r.psnr_per_frame, r.baseline_psnr_per_frame))
+                if g is not None), 100)]
         cg = [r for r in self.rows if r.class_accuracy is not None]
         lines += [f"{r.task}: {r.class_accuracy:.1%} of the samples show their class's shape kind "
                   f"(shape classifier; {r.roundtrip_class_accuracy:.1%} of the held-out clips' round "
@@ -300,6 +311,9 @@ def _scores(generated, condition, roundtrip, truth, given: torch.Tensor, scored:
         return dict.fromkeys(("psnr", "ssim", "baseline_psnr", "baseline_ssim", "condition_psnr",
                               "roundtrip_psnr", "roundtrip_condition_psnr"))
     return {
+        "psnr_per_frame": _frame_psnrs(generated, truth, ~given),
+        "baseline_psnr_per_frame": _frame_psnrs(condition, truth, ~given),
+        "roundtrip_psnr_per_frame": _frame_psnrs(roundtrip, truth, ~given),
         "psnr": _mean_psnr(generated, truth, ~given),
         "ssim": float(ssim(generated, truth).mean()),
         "baseline_psnr": _mean_psnr(condition, truth, ~given),
@@ -313,3 +327,15 @@ def _scores(generated, condition, roundtrip, truth, given: torch.Tensor, scored:
 def _mean_psnr(video: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float | None:
     """The mean over the clips of `masked_psnr`; None when `mask` selects no pixel."""
     return float(masked_psnr(video, truth, mask).mean()) if bool(mask.any()) else None
+
+
+def _frame_psnrs(video: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> list[float | None]:
+    """`_mean_psnr` over `mask`'s pixels of each frame in turn, None for a frame it leaves out."""
+    frames = torch.eye(mask.shape[0], dtype=torch.bool, device=mask.device)  # (T, T): frame t alone
+    return [_mean_psnr(video, truth, mask & only[:, None, None]) for only in frames]
+
+
+def _whole_frames(row: TaskRow) -> bool:
+    """A task that is given some frames whole (FP, FI, CFP): its PSNR by frame, the curve of a
+    prediction, goes into the table."""
+    return bool(row.psnr_per_frame) and None in row.psnr_per_frame

@@ -110,10 +110,16 @@ def test_psnr_by_frame_scores_each_frames_generated_pixels(bundle_dir, demo):
     assert None not in rows["opv"].psnr_per_frame and len(rows["opv"].roundtrip_psnr_per_frame) == CLIP[0]
     assert rows["cg"].psnr_per_frame is None
     table = demo.table()
-    fp_curve = [line for line in table.splitlines() if line.startswith("fp: PSNR by generated frame")]
-    assert fp_curve and f"1 {rows['fp'].psnr_per_frame[1]:.1f} ({rows['fp'].baseline_psnr_per_frame[1]:.1f})" \
-        in fp_curve[0]
-    assert not any(line.startswith("opv: PSNR by") for line in table.splitlines())
+    lines = table.splitlines()
+    start = lines.index("PSNR by frame over the generated pixels (blank: a frame given whole):")
+    assert lines[start + 1].split() == ["frame", *map(str, range(CLIP[0]))]
+    # FP and CFP are given a whole frame; OPV (a strip of every frame) and CG get no row
+    assert [line[:14].strip() for line in lines[start + 2:start + 6]] == ["fp", "baseline", "cfp", "baseline"]
+    assert not any(line.startswith("opv") for line in lines[start:])
+    fp_row, fp_base = lines[start + 2][14:], lines[start + 3][14:]
+    assert fp_row[:6] == " " * 6  # frame 0 is given
+    assert fp_row.split() == [f"{v:.1f}" for v in rows["fp"].psnr_per_frame[1:]]
+    assert fp_base.split() == [f"{v:.1f}" for v in rows["fp"].baseline_psnr_per_frame[1:]]
     saved = {t["task"]: t for t in json.loads((demo.out_dir / "results.json").read_text())["tasks"]}
     assert saved["fp"]["psnr_per_frame"][0] is None
     assert saved["fp"]["psnr_per_frame"][1:] == pytest.approx(rows["fp"].psnr_per_frame[1:])

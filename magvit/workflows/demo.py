@@ -131,10 +131,7 @@ class DemoReport:
             "Round trip = the tokenizer's encode + decode of the ground truth: in practice the ceiling for PSNR",
             "and cond PSNR, since generated tokens are decoded by the same tokenizer.",
         ]
-        lines += [line for r in self.rows if _whole_frames(r) for line in textwrap.wrap(
-            f"{r.task}: PSNR by generated frame (baseline's): " + ", ".join(
-                f"{t} {g:.1f} ({b:.1f})" for t, (g, b) in enumerate(zip(r.psnr_per_frame, r.baseline_psnr_per_frame))
-                if g is not None), 100)]
+        lines += _frame_table([r for r in self.rows if _whole_frames(r)])
         cg = [r for r in self.rows if r.class_accuracy is not None]
         lines += [f"{r.task}: {r.class_accuracy:.1%} of the samples show their class's shape kind "
                   f"(shape classifier; {r.roundtrip_class_accuracy:.1%} of the held-out clips' round "
@@ -333,6 +330,20 @@ def _frame_psnrs(video: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -
     """`_mean_psnr` over `mask`'s pixels of each frame in turn, None for a frame it leaves out."""
     frames = torch.eye(mask.shape[0], dtype=torch.bool, device=mask.device)  # (T, T): frame t alone
     return [_mean_psnr(video, truth, mask & only[:, None, None]) for only in frames]
+
+
+def _frame_table(rows: list[TaskRow]) -> list[str]:
+    """PSNR by frame of `rows` and of their baselines, a column a frame (blank: given whole)."""
+    if not rows:
+        return []
+    cell = lambda v: f"{'':>6}" if v is None else f"{v:6.1f}"  # noqa: E731
+    frames = len(rows[0].psnr_per_frame)
+    lines = ["PSNR by frame over the generated pixels (blank: a frame given whole):",
+             f"{'frame':<14}" + "".join(f"{t:>6}" for t in range(frames))]
+    for r in rows:
+        lines += [(f"{r.task:<14}" + "".join(map(cell, r.psnr_per_frame))).rstrip(),
+                  (f"{'  baseline':<14}" + "".join(map(cell, r.baseline_psnr_per_frame))).rstrip()]
+    return lines
 
 
 def _whole_frames(row: TaskRow) -> bool:

@@ -187,6 +187,26 @@ def test_init_from_starts_with_the_source_transformer_and_a_fresh_optimiser(sour
     assert moved  # it trained from there
 
 
+
+def test_a_resumed_fine_tune_keeps_the_init_from_record_of_its_checkpoint(source_run, tokenizer_dir, tmp_path):
+    """The weights a resumed run goes on with came from its checkpoint; train.init_from, resolved
+    again at the resume, may name a source that has moved on since (here: trained 2 more steps)."""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(source_run, source)
+    train_transformer.train(_fine_tune(source, tokenizer_dir), tmp_path / "ft", resume=False)
+    first = {"source": str(source), "path": str(source / "checkpoints" / "step-00000002"), "step": 2}
+    assert load_bundle(tmp_path / "ft").meta["init_from"] == first
+    train_transformer.train(experiment(tokenizer_dir, tasks=("fp", "cg"), steps=4), source, resume=True)
+    assert load_bundle(source).meta["step"] == 4  # what train.init_from names now
+
+    last = train_transformer.train(_fine_tune(source, tokenizer_dir, train={"steps": 3}), tmp_path / "ft", resume=True)
+    assert last.name == "step-00000003"
+    assert load_bundle(last).meta["init_from"] == first
+    assert json.loads((last / "bundle.json").read_text())["init_from"] == first
+
+
 def test_init_from_refuses_a_source_with_other_tasks_tokens_or_stage(source_run, tokenizer_dir, tmp_path):
     cpu = DistContext(torch.device("cpu"))
     with pytest.raises(MagvitError, match=r"train.init_from: .* differs from this run in the vocabulary "

@@ -8,13 +8,14 @@ each process trains on its shard of the global batch (DDP; gloo on CPU).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import attrs
 
 from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
 from magvit.registry.experiment import Experiment, experiment_dict, write_resolved_config
-from magvit.workflows.bundle import bundle_files
+from magvit.workflows.bundle import BUNDLE_FILE, bundle_files
 from magvit.workflows.preflight import check_experiment
 from magvit.workflows.resume_checks import resume_check
 from magvit.workflows.transformer_stage import TransformerStage
@@ -28,6 +29,18 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
         seed_everything(exp.run.seed, ctx.rank)
         stage = TransformerStage(exp, run_dir, ctx)
         exp = attrs.evolve(exp, transformer=stage.layout.transformer)  # record the sizes it built
+        check = resume_check(exp, "transformer")
+
+        def check_and_keep_lineage(ckpt) -> None:
+            check(ckpt)
+            # A resumed run's weights descend from its checkpoint, so its `init_from` record stays;
+            # train.init_from resolved now may name other weights (`default` after a new release).
+            if BUNDLE_FILE in ckpt.files:
+                saved = json.loads(ckpt.files[BUNDLE_FILE]).get("init_from")
+                stage.record.pop("init_from", None)
+                stage.record.update({"init_from": saved} if saved else {})
+                loop.files.update(bundle_files(stage.record, exp))
+
         loop = TrainLoop(
             run_dir,
             total_steps=exp.train.steps,
@@ -37,7 +50,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             desc="transformer",
             files=bundle_files(stage.record, exp),
             eval_every=exp.train.eval_every,
-            check_resume=resume_check(exp, "transformer"),
+            check_resume=check_and_keep_lineage,
             loggers=None if exp.run.loggers is None else [logger.build() for logger in exp.run.loggers],
             run_config=experiment_dict(exp),
             media_every=exp.run.media_every,

@@ -29,7 +29,7 @@ def register(sub) -> None:
                         "synthetic eval split smaller than N is widened, keeping its first clips)")
     p.add_argument("--class", dest="label", type=integer(0), default=0,
                    help="class label used for --input videos by the class-conditional tasks")
-    p.add_argument("--seed", type=int, default=0, help="seeds the held-out clips' generations (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seeds which held-out clips are drawn and their generations (default 0)")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the transformer and tokenizer (static shapes; CUDA graphs on CUDA)")

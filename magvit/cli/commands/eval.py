@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--folds", type=integer(1),
                    help="generations per task for FVD's mean ± std (default 1, or the protocol's 4)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seeds the generations and CE's masks (default 0)")
+                   help="seeds which clips are drawn, their generations and CE's masks (default 0)")
     p.add_argument("--batch-size", type=integer(1), default=8,
                    help="clips generated at once (default 8); CE scores in batches of the experiment's "
                         "train.batch_size, so that its masks are the training run's")

@@ -187,7 +187,6 @@ def test_init_from_starts_with_the_source_transformer_and_a_fresh_optimiser(sour
     assert moved  # it trained from there
 
 
-
 def test_a_resumed_fine_tune_keeps_the_init_from_record_of_its_checkpoint(source_run, tokenizer_dir, tmp_path):
     """The weights a resumed run goes on with came from its checkpoint; train.init_from, resolved
     again at the resume, may name a source that has moved on since (here: trained 2 more steps)."""

@@ -37,8 +37,10 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
             # train.init_from resolved now may name other weights (`default` after a new release).
             if BUNDLE_FILE in ckpt.files:
                 saved = json.loads(ckpt.files[BUNDLE_FILE]).get("init_from")
-                stage.record.pop("init_from", None)
-                stage.record.update({"init_from": saved} if saved else {})
+                if saved:
+                    stage.record["init_from"] = saved
+                else:
+                    stage.record.pop("init_from", None)
                 loop.files.update(bundle_files(stage.record, exp))
 
         loop = TrainLoop(

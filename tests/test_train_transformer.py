@@ -206,6 +206,30 @@ def test_a_resumed_fine_tune_keeps_the_init_from_record_of_its_checkpoint(source
     assert json.loads((last / "bundle.json").read_text())["init_from"] == first
 
 
+def test_a_resume_neither_loads_nor_checks_train_init_from(source_run, tokenizer_dir, tmp_path):
+    """A resume's weights come from its checkpoint, so a source that has since become unusable
+    (here: a stage-1 run in its place) stops a new run but not the resume; `--resume` in an empty
+    folder is a new run and starts from the source."""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(source_run, source)
+    fine_tune = experiment(tokenizer_dir, tasks=("fp", "cg"), steps=2, init_from=str(source))
+    train_transformer.train(fine_tune, tmp_path / "ft", resume=False)
+    first = {"source": str(source), "path": str(source / "checkpoints" / "step-00000002"), "step": 2}
+    fresh = train_transformer.train(fine_tune, tmp_path / "empty", resume=True)
+    assert load_bundle(fresh).meta["init_from"] == first
+    _assert_same_weights(load_bundle(fresh).transformer.state_dict(), load_bundle(tmp_path / "ft").transformer.state_dict())
+
+    shutil.rmtree(source)
+    shutil.copytree(tokenizer_dir, source)
+    with pytest.raises(MagvitError, match=r"not a stage-2 .transformer. checkpoint"):
+        train_transformer.train(fine_tune, tmp_path / "new", resume=True)
+    last = train_transformer.train(experiment(tokenizer_dir, tasks=("fp", "cg"), steps=3, init_from=str(source)),
+                                   tmp_path / "ft", resume=True)
+    assert last.name == "step-00000003" and load_bundle(last).meta["init_from"] == first
+
+
 def test_init_from_refuses_a_source_with_other_tasks_tokens_or_stage(source_run, tokenizer_dir, tmp_path):
     cpu = DistContext(torch.device("cpu"))
     with pytest.raises(MagvitError, match=r"train.init_from: .* differs from this run in the vocabulary "

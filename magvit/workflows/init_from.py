@@ -4,8 +4,8 @@ Only the weights carry over; the optimiser, schedule and step start afresh. The 
 have been trained on the same tokens (the same encoder and quantizer, in settings and weights,
 wherever this run loads them from; the decoder may differ, e.g. one swapped in by `export
 --tokenizer`) with the same vocabulary, tasks and latent grid, or its weights would mean
-something else here. A resumed run keeps the record in its checkpoint (`train_transformer`):
-its weights came from there, whatever the source names now.
+something else here. A resumed run neither loads nor checks the source, and keeps the record in
+its checkpoint (`train_transformer`): its weights came from there, whatever the source is now.
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import attrs
 
-from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
+from magvit.core.training import (
+    TrainLoop,
+    cleanup,
+    latest_checkpoint,
+    seed_everything,
+    setup_distributed,
+)
 from magvit.registry.experiment import Experiment, experiment_dict, write_resolved_config
 from magvit.workflows.bundle import BUNDLE_FILE, bundle_files
 from magvit.workflows.preflight import check_experiment
@@ -27,14 +33,17 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     ctx = setup_distributed(exp.run.device)
     try:
         seed_everything(exp.run.seed, ctx.rank)
-        stage = TransformerStage(exp, run_dir, ctx)
+        # A resume takes its weights (and its init_from record) from the checkpoint, so the source
+        # is neither loaded nor checked: it may have changed since (`default` after a release).
+        # With checkpoints present the loop resumes from one or refuses; it never starts afresh.
+        resuming = resume and latest_checkpoint(run_dir) is not None
+        stage = TransformerStage(exp, run_dir, ctx, load_init_from=not resuming)
         exp = attrs.evolve(exp, transformer=stage.layout.transformer)  # record the sizes it built
         check = resume_check(exp, "transformer")
 
         def check_and_keep_lineage(ckpt) -> None:
             check(ckpt)
-            # A resumed run's weights descend from its checkpoint, so its `init_from` record stays;
-            # train.init_from resolved now may name other weights (`default` after a new release).
+            # A resumed run's weights descend from its checkpoint, so its `init_from` record stays.
             if BUNDLE_FILE in ckpt.files:
                 saved = json.loads(ckpt.files[BUNDLE_FILE]).get("init_from")
                 if saved:

@@ -70,7 +70,8 @@ def adamw(model: torch.nn.Module, exp: Experiment) -> torch.optim.AdamW:
 
 
 class TransformerStage:
-    def __init__(self, exp: Experiment, run_dir: Path, ctx: DistContext):
+    def __init__(self, exp: Experiment, run_dir: Path, ctx: DistContext, load_init_from: bool = True):
+        """`load_init_from=False` skips train.init_from: a resume's checkpoint brings the weights."""
         require_sections(exp, "data", "tokenizer", "transformer", "tasks")
         self.exp, self.run_dir, self.ctx, self.device = exp, Path(run_dir), ctx, ctx.device
         self.data = exp.data.build()
@@ -110,7 +111,7 @@ class TransformerStage:
             tokenizer_source=getattr(exp.tokenizer.config, "checkpoint", ""),
         )
         self.record["tokenizer_fingerprint"] = tokenizer_fingerprint(self.tokenizer)
-        if exp.train.init_from:  # every rank loads the same weights, so DDP replicas agree
+        if exp.train.init_from and load_init_from:  # every rank loads the same weights, so DDP replicas agree
             self.record["init_from"] = init_transformer(
                 model, self.tokenizer, exp.train.init_from, self.record)
 

@@ -43,13 +43,11 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
 
         def check_and_keep_lineage(ckpt) -> None:
             check(ckpt)
-            # A resumed run's weights descend from its checkpoint, so its `init_from` record stays.
-            if BUNDLE_FILE in ckpt.files:
-                saved = json.loads(ckpt.files[BUNDLE_FILE]).get("init_from")
-                if saved:
-                    stage.record["init_from"] = saved
-                else:
-                    stage.record.pop("init_from", None)
+            # A resumed run's weights descend from its checkpoint, so its `init_from` record stays
+            # (the stage, not having loaded the source, has none of its own).
+            saved = json.loads(ckpt.files.get(BUNDLE_FILE, "{}")).get("init_from")
+            if saved:
+                stage.record["init_from"] = saved
                 loop.files.update(bundle_files(stage.record, exp))
 
         loop = TrainLoop(

@@ -202,6 +202,45 @@ def test_init_inflates_a_vq2d_checkpoint(tmp_path, kind):
     assert torch.equal(model.state_dict()["encoder.norm_out.weight"], source["encoder.norm_out.weight"])
 
 
+def test_a_resume_neither_reads_nor_checks_tokenizer_init(tmp_path, capsys):
+    """A resume takes the inflated weights from its checkpoint, so a source removed since stops a
+    new run but not the resume (CLI and workflow alike); `--resume` in an empty folder is a new
+    run and inflates from the source like one without the flag."""
+    import shutil
+
+    import tomli_w
+
+    from magvit.cli.main import main
+    from magvit.workflows.preflight import experiment_problems
+
+    train(experiment(tokenizer={"kind": "vq2d"}, train={"steps": 1, "checkpoint_every": 1, "warmup_steps": 0},
+                     losses={"gan": 0.0}), tmp_path / "vq2d")
+    raw = copy.deepcopy(MICRO)
+    raw["tokenizer"]["init"] = {"kind": "central", "checkpoint": str(tmp_path / "vq2d")}
+    raw["train"].update(steps=2, checkpoint_every=1, warmup_steps=0)
+    raw["losses"]["gan"] = 0.0
+    three_d = validate_experiment(raw)
+    train(three_d, tmp_path / "new")
+    train(three_d, tmp_path / "empty", resume=True)
+    assert_same(all_weights(tmp_path / "empty"), all_weights(tmp_path / "new"))
+    kernel = "encoder.conv_in.weight"  # (O, I, 3, 3, 3): inflated `central` has zero outer taps
+    assert not build_tokenizer(three_d.tokenizer).state_dict()[kernel][:, :, [0, 2]].any()
+    assert build_tokenizer(three_d.tokenizer, resume=True).state_dict()[kernel][:, :, [0, 2]].any()
+
+    shutil.rmtree(tmp_path / "vq2d")
+    missing = f"tokenizer.init.checkpoint: {str(tmp_path / 'vq2d')!r} does not exist; give a `vq2d` run directory"
+    assert experiment_problems(three_d) == [missing]
+    assert experiment_problems(three_d, resuming=True) == []
+    (tmp_path / "micro.toml").write_text(tomli_w.dumps(raw))
+    args = ["train", "tokenizer", str(tmp_path / "micro.toml"), "--set", "train.steps=3", "--resume", "--output-dir"]
+    assert main([*args, str(tmp_path / "new")]) == 0
+    assert load_checkpoint(tmp_path / "new").step == 3
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "other")]) == 2  # nothing to resume there: a new run needs the source
+    assert missing in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
 def test_init_from_a_mismatched_checkpoint_is_refused(tmp_path):
     train(experiment(train={"steps": 1, "checkpoint_every": 1, "warmup_steps": 0}, losses={"gan": 0.0}), tmp_path / "run")
     wider = experiment(tokenizer={"base_channels": 16,

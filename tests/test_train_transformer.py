@@ -9,7 +9,7 @@ import torch
 
 import magvit
 from magvit.core.training import DistContext, save_checkpoint
-from magvit.errors import MagvitError
+from magvit.errors import ConfigError, MagvitError
 from magvit.registry.experiment import validate_experiment
 from magvit.workflows import train_transformer
 from magvit.workflows.bundle import load_bundle
@@ -228,6 +228,16 @@ def test_a_resume_neither_loads_nor_checks_train_init_from(source_run, tokenizer
     last = train_transformer.train(experiment(tokenizer_dir, tasks=("fp", "cg"), steps=3, init_from=str(source)),
                                    tmp_path / "ft", resume=True)
     assert last.name == "step-00000003" and load_bundle(last).meta["init_from"] == first
+
+    shutil.rmtree(source)  # gone altogether: only a new run needs it
+    gone = experiment(tokenizer_dir, tasks=("fp", "cg"), steps=4, init_from=str(source))
+    assert experiment_problems(gone) == [f"train.init_from: {str(source)!r} does not exist; give a stage-2 run, "
+                                         "checkpoint or bundle (or `default`)"]
+    assert experiment_problems(gone, resuming=True) == []
+    with pytest.raises(ConfigError, match="train.init_from: .* does not exist"):
+        train_transformer.train(gone, tmp_path / "empty-too", resume=True)
+    last = train_transformer.train(gone, tmp_path / "ft", resume=True)
+    assert last.name == "step-00000004" and load_bundle(last).meta["init_from"] == first
 
 
 def test_init_from_refuses_a_source_with_other_tasks_tokens_or_stage(source_run, tokenizer_dir, tmp_path):

@@ -88,7 +88,9 @@ def _exists(path: str) -> bool:
     return is_default(path) or Path(path).exists()
 
 
-def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
+def _file_problems(exp: Experiment, stage: Stage, resuming: bool) -> list[str]:
+    """The files the experiment names; a resumed run reads none of the sources a new run starts
+    from (its checkpoint has those weights), so their absence does not stop it."""
     problems = []
     path = getattr(exp.data.config, "path", None)
     if isinstance(path, str) and path and not Path(path).is_dir():
@@ -106,18 +108,18 @@ def _file_problems(exp: Experiment, stage: Stage) -> list[str]:
         problems.append(f"losses.perceptual_model.weights: {weights!r} does not exist; give the "
                         "path of the network's weights file, or remove [losses.perceptual_model]")
     init = getattr(exp.tokenizer.config, "init", None)
-    if stage == "tokenizer" and init is not None:
+    if stage == "tokenizer" and init is not None and not resuming:
         if init.kind not in registries().inflations:
             problems.append(f"tokenizer.init.kind: {registries().inflations.unknown_name_message(init.kind)}")
         if init.checkpoint and not _exists(init.checkpoint):
             problems.append(f"tokenizer.init.checkpoint: {init.checkpoint!r} does not exist; "
                             "give a `vq2d` run directory")
     init_from = exp.train.init_from
-    if stage == "transformer" and init_from and not _exists(init_from):
+    if stage == "transformer" and init_from and not resuming and not _exists(init_from):
         problems.append(f"train.init_from: {init_from!r} does not exist; give a stage-2 run, "
                         "checkpoint or bundle (or `default`)")
     codes_from = getattr(exp.tokenizer.config, "codes_from", "")
-    if stage == "tokenizer" and codes_from and not _exists(codes_from):
+    if stage == "tokenizer" and codes_from and not resuming and not _exists(codes_from):
         problems.append(f"tokenizer.codes_from: {codes_from!r} does not exist; give the stage-1 run "
                         "directory whose tokens to keep")
     if stage == "tokenizer" and getattr(exp.tokenizer.config, "keep_decoder", False) and not codes_from:
@@ -165,9 +167,12 @@ def _stage2_problems(exp: Experiment) -> list[str]:
     return []
 
 
-def experiment_problems(exp: Experiment, stage: Stage | None = None, *, files: bool = True) -> list[str]:
+def experiment_problems(exp: Experiment, stage: Stage | None = None, *, files: bool = True,
+                        resuming: bool = False) -> list[str]:
     """Every problem training `stage` (default: the experiment's own) would hit, as
-    `key.path: message` lines; `files=False` skips the checks that read the disk."""
+    `key.path: message` lines; `files=False` skips the checks that read the disk, `resuming`
+    (a run continued from its checkpoint, `resume_checks.resumes`) those of the sources it
+    started from."""
     stage = stage or stage_of(exp)
     problems = _stage_problems(exp, stage)
     if problems:
@@ -175,12 +180,13 @@ def experiment_problems(exp: Experiment, stage: Stage | None = None, *, files: b
     problems += _clip_problems(exp)
     problems += _stage1_problems(exp) if stage == "tokenizer" else _stage2_problems(exp)
     if files:
-        problems += _file_problems(exp, stage)
+        problems += _file_problems(exp, stage, resuming)
     return problems
 
 
-def check_experiment(exp: Experiment, stage: Stage | None = None, *, files: bool = True) -> None:
+def check_experiment(exp: Experiment, stage: Stage | None = None, *, files: bool = True,
+                     resuming: bool = False) -> None:
     """Raise `ConfigError` listing every problem of `experiment_problems`."""
-    problems = experiment_problems(exp, stage, files=files)
+    problems = experiment_problems(exp, stage, files=files, resuming=resuming)
     if problems:
         raise ConfigError(problems, exp.source or None)

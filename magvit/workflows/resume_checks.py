@@ -4,10 +4,12 @@ its checkpoint (the weights would not fit, or would fit a different model)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import tomllib
 
+from magvit.core.training import latest_checkpoint
 from magvit.errors import MagvitError
 from magvit.registry.experiment import Experiment, experiment_dict
 
@@ -64,3 +66,11 @@ def resume_check(exp: Experiment, stage: str) -> Callable[[Any], None]:
             )
 
     return check
+
+
+def resumes(run_dir: Path, resume: bool) -> bool:
+    """Whether training `run_dir` continues from a checkpoint: `--resume` with one there (the loop
+    then loads it or refuses). Such a run takes its weights from the checkpoint, so the sources a
+    new run starts from (`train.init_from`, `tokenizer.init`, `tokenizer.codes_from`) are neither
+    read nor checked; `--resume` in an empty folder is a new run and needs them."""
+    return resume and latest_checkpoint(run_dir) is not None

@@ -42,7 +42,7 @@ from magvit.registry.experiment import (
 )
 from magvit.weights import resolve_model_path
 from magvit.workflows.preflight import check_experiment
-from magvit.workflows.resume_checks import resume_check
+from magvit.workflows.resume_checks import resume_check, resumes
 from magvit.workflows.tokenizer_losses import tokenizer_losses
 from magvit.workflows.tokenizer_stage import TokenizerStage
 
@@ -81,7 +81,8 @@ def build_tokenizer(component: Component, *, resume: bool = False) -> torch.nn.M
 
 
 def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
-    check_experiment(exp, "tokenizer")
+    resuming = resumes(run_dir, resume)  # from a checkpoint: init and codes_from are in it
+    check_experiment(exp, "tokenizer", resuming=resuming)
     tokenizer, data = _require(exp, "tokenizer"), _require(exp, "data")
     losses = tokenizer_losses(exp.losses)
     ctx = setup_distributed(exp.run.device)
@@ -89,7 +90,7 @@ def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
         seed_everything(exp.run.seed)  # same initial weights on every rank
         dataset = data.build()
         stage = TokenizerStage(
-            build_tokenizer(tokenizer, resume=resume), dataset.make("train", exp.run.seed), losses,
+            build_tokenizer(tokenizer, resume=resuming), dataset.make("train", exp.run.seed), losses,
             exp.train, ctx=ctx, seed=exp.run.seed, precision=exp.run.precision,
             eval_data=dataset.make("eval", exp.run.seed) if exp.train.eval_every else None,
             keep_media=bool(exp.run.media_every),

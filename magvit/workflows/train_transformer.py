@@ -13,30 +13,23 @@ from pathlib import Path
 
 import attrs
 
-from magvit.core.training import (
-    TrainLoop,
-    cleanup,
-    latest_checkpoint,
-    seed_everything,
-    setup_distributed,
-)
+from magvit.core.training import TrainLoop, cleanup, seed_everything, setup_distributed
 from magvit.registry.experiment import Experiment, experiment_dict, write_resolved_config
 from magvit.workflows.bundle import BUNDLE_FILE, bundle_files
 from magvit.workflows.preflight import check_experiment
-from magvit.workflows.resume_checks import resume_check
+from magvit.workflows.resume_checks import resume_check, resumes
 from magvit.workflows.transformer_stage import TransformerStage
 
 
 def train(exp: Experiment, run_dir: Path, resume: bool = False) -> Path:
     """Train the transformer of `exp` into `run_dir`; return the last checkpoint (a bundle)."""
-    check_experiment(exp, "transformer")
+    # A resume takes its weights (and its init_from record) from the checkpoint, so the source
+    # is neither loaded nor checked: it may have changed since (`default` after a release).
+    resuming = resumes(run_dir, resume)
+    check_experiment(exp, "transformer", resuming=resuming)
     ctx = setup_distributed(exp.run.device)
     try:
         seed_everything(exp.run.seed, ctx.rank)
-        # A resume takes its weights (and its init_from record) from the checkpoint, so the source
-        # is neither loaded nor checked: it may have changed since (`default` after a release).
-        # With checkpoints present the loop resumes from one or refuses; it never starts afresh.
-        resuming = resume and latest_checkpoint(run_dir) is not None
         stage = TransformerStage(exp, run_dir, ctx, load_init_from=not resuming)
         exp = attrs.evolve(exp, transformer=stage.layout.transformer)  # record the sizes it built
         check = resume_check(exp, "transformer")

@@ -15,6 +15,7 @@ from magvit.cli.commands.config import add_set_option
 from magvit.errors import MagvitError
 from magvit.registry.experiment import load_experiment
 from magvit.workflows.preflight import check_experiment
+from magvit.workflows.resume_checks import resumes
 
 STAGES = {
     "tokenizer": ("magvit.workflows.train_tokenizer", "stage 1: the video tokenizer"),
@@ -36,22 +37,23 @@ def register(sub) -> None:
 
 def run(args) -> int:
     exp = load_experiment(args.experiment, args.overrides)
-    check_experiment(exp, args.stage)  # everything training would reject, before it starts
-    run_dir = args.output_dir or Path(exp.run.output_dir) / exp.run.name
+    run_dir = Path(args.output_dir or Path(exp.run.output_dir) / exp.run.name)
     if run_dir.exists() and not run_dir.is_dir():
         raise MagvitError(f"run directory {run_dir} is a file; give a folder (--output-dir)")
+    # everything training would reject, before it starts
+    check_experiment(exp, args.stage, resuming=resumes(run_dir, args.resume))
     if exp.train.accumulate > 1:
         print(f"effective batch: {exp.train.batch_size} x {exp.train.accumulate} accumulated = "
               f"{exp.train.batch_size * exp.train.accumulate} clips per step (over all processes)")
     module = importlib.import_module(STAGES[args.stage][0])
     try:
-        module.train(exp, run_dir=Path(run_dir), resume=args.resume)
+        module.train(exp, run_dir=run_dir, resume=args.resume)
     except MagvitError:
         raise  # refused before training: nothing to record
     except BaseException:  # interrupted or crashed mid-run: its steps count, record the command
-        _record_command(Path(run_dir), args.argv)
+        _record_command(run_dir, args.argv)
         raise
-    _record_command(Path(run_dir), args.argv)
+    _record_command(run_dir, args.argv)
     return 0
 
 

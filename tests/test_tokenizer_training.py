@@ -231,6 +231,10 @@ def test_a_resume_neither_reads_nor_checks_tokenizer_init(tmp_path, capsys):
     missing = f"tokenizer.init.checkpoint: {str(tmp_path / 'vq2d')!r} does not exist; give a `vq2d` run directory"
     assert experiment_problems(three_d) == [missing]
     assert experiment_problems(three_d, resuming=True) == []
+    bogus = copy.deepcopy(raw)
+    bogus["tokenizer"]["init"]["kind"] = "bogus"  # a config mistake, reported whether or not the run reads the source
+    problems = experiment_problems(validate_experiment(bogus), resuming=True)
+    assert len(problems) == 1 and problems[0].startswith("tokenizer.init.kind: unknown inflation 'bogus'")
     (tmp_path / "micro.toml").write_text(tomli_w.dumps(raw))
     args = ["train", "tokenizer", str(tmp_path / "micro.toml"), "--set", "train.steps=3", "--resume", "--output-dir"]
     assert main([*args, str(tmp_path / "new")]) == 0

@@ -108,10 +108,11 @@ def _file_problems(exp: Experiment, stage: Stage, resuming: bool) -> list[str]:
         problems.append(f"losses.perceptual_model.weights: {weights!r} does not exist; give the "
                         "path of the network's weights file, or remove [losses.perceptual_model]")
     init = getattr(exp.tokenizer.config, "init", None)
-    if stage == "tokenizer" and init is not None and not resuming:
+    if stage == "tokenizer" and init is not None:
+        # the kind is the config's to get right whether or not this run reads the source
         if init.kind not in registries().inflations:
             problems.append(f"tokenizer.init.kind: {registries().inflations.unknown_name_message(init.kind)}")
-        if init.checkpoint and not _exists(init.checkpoint):
+        if init.checkpoint and not resuming and not _exists(init.checkpoint):
             problems.append(f"tokenizer.init.checkpoint: {init.checkpoint!r} does not exist; "
                             "give a `vq2d` run directory")
     init_from = exp.train.init_from

@@ -9,6 +9,7 @@ from generation_fixtures import CLIP, random_clip, save_tiny_bundle
 import magvit
 from magvit.cli.main import main
 from magvit.core.video_io import read_video, write_video
+from magvit.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,19 @@ def test_cg_is_guided_toward_its_class_unless_it_is_turned_off(checkpoint, tmp_p
     assert "class guidance" not in printed[1] and "class guidance" not in printed[3]
     assert "guidance_scale=1.5" in printed[3]                           # the decoder's own guidance instead
     assert read_video(out).shape == (3, 8, 16, 16)
+
+
+def test_class_minus_one_generates_cg_unconditionally(checkpoint, tmp_path):
+    # -1 is the unconditional class the API takes (and its label errors name): the CLI passes it on
+    outs = {label: tmp_path / f"cg{label}.mp4" for label in ("-1", "0")}
+    for label, out in outs.items():
+        assert generate(checkpoint, "--task", "cg", "--class", label, "--output", str(out)) == 0
+    api = Pipeline.from_checkpoint(checkpoint, device="cpu").generate("cg", None, label=-1, seed=0)
+    expected = read_video(write_video(tmp_path / "api.mp4", api.video[0], pixel_format="yuv420p"))  # as the CLI writes
+    unconditional, class_zero = read_video(outs["-1"]), read_video(outs["0"])
+    assert unconditional.shape == (3, 8, 16, 16)
+    assert torch.equal(unconditional, expected)
+    assert not torch.equal(unconditional, class_zero)  # not clamped to a class
 
 
 def test_overrides_side_by_side_and_samples(checkpoint, clip_file, tmp_path, capsys):

@@ -27,8 +27,8 @@ def register(sub) -> None:
     p.add_argument("--clips", type=integer(1), default=16,
                    help="held-out clips per task (default 16: fewer make the PSNR comparison noisy; a "
                         "synthetic eval split smaller than N is widened, keeping its first clips)")
-    p.add_argument("--class", dest="label", type=integer(0), default=0,
-                   help="class label used for --input videos by the class-conditional tasks")
+    p.add_argument("--class", dest="label", type=integer(-1), default=0,
+                   help="class label used for --input videos by the class-conditional tasks (-1: no class)")
     p.add_argument("--seed", type=int, default=0, help="seeds which held-out clips are drawn and their generations (default 0)")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compile", action="store_true",

@@ -36,7 +36,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint of `train transformer`")
     p.add_argument("--task", required=True, help="task name (fp, fi, opc, ..., cg, cfp)")
     p.add_argument("--input", type=input_video, help="condition video (not needed for cg)")
-    p.add_argument("--class", dest="label", type=integer(0), help="class label for cg / cfp")
+    p.add_argument("--class", dest="label", type=integer(-1),
+                   help="class label for cg / cfp (-1: no class, the unconditional class)")
     p.add_argument("--output", type=output_video, required=True,
                    help=".mp4, .mov, .m4v or .gif; several samples get -1, -2, ...")
     p.add_argument("--seed", type=int, default=0,

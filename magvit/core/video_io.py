@@ -160,7 +160,7 @@ def write_video(
     coloured edges need (4:2:0 costs them about 5 dB PSNR); pass "yuv420p" (even sizes only)
     for players that show nothing else, such as browsers. For GIF, `quality` sets the palette
     size, `max(2, round(256 * quality / 100))` colours chosen for this clip, and the frame
-    delay is rounded to GIF's 1/100 s.
+    delay is rounded to GIF's 1/100 s. The same frames give the same bytes (`X264_PARAMS`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -190,13 +190,21 @@ def write_video(
     return path
 
 
+# x264's macroblock-tree rate control (mbtree) reads memory it has not written when frames are
+# one macroblock in size (16x16): in a process that had decoded video before, a few writes in a
+# thousand (one in eight after single-threaded decoding) came out as other bytes for the same
+# frames, up to 8/255 apart in the first frames; with MALLOC_PERTURB_ set they never did. With
+# mbtree off, 0 of 8,000 such writes differed (`benchmarks/h264_determinism.py`).
+X264_PARAMS = "mbtree=0"
+
+
 def _write_h264(path: Path, frames: np.ndarray, rate: Fraction, crf: int, pixel_format: str) -> None:
     _, height, width, _ = frames.shape
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = pixel_format
-        stream.options = {"crf": str(crf)}
+        stream.options = {"crf": str(crf), **({"x264-params": X264_PARAMS} if X264_PARAMS else {})}
         for array in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
         container.mux(stream.encode(None))

@@ -48,6 +48,18 @@ def test_tasks_with_pixels_and_decoders_with_their_own_guidance_are_left_alone(p
     assert pipe.guided_decoder("cg", pipe.decoder, 0) is pipe.decoder
 
 
+def test_cg_without_a_class_runs_unguided(pipe):
+    # guidance toward the unconditional class would run a second prefix for the same logits
+    assert pipe.guided_decoder("cg", pipe.decoder, label=-1) is pipe.decoder
+    assert pipe.guided_decoder("cg", pipe.decoder, label=[-1, -1]) is pipe.decoder
+    assert pipe.guided_decoder("cg", pipe.decoder, label=[-1, 2]).guidance_scale == 3.0  # one has a class
+    none = pipe.generate("cg", None, label=[-1, -1], seed=2)
+    off = pipe.generate("cg", None, label=[-1, -1], seed=2, class_guidance=0)
+    assert none.guidance_scale == 0.0 and none.video.shape == (2, 3, 8, 16, 16)
+    assert torch.equal(none.tokens, off.tokens) and torch.equal(none.video, off.video)
+    assert pipe.generate("cg", None, label=[-1, 2], seed=2).guidance_scale == 3.0
+
+
 def test_a_model_without_classes_has_no_class_guidance():
     bundle = tiny_bundle(validate_experiment(FAST))
     bundle.vocab = type(bundle.vocab)(512, num_classes=0, task_names=bundle.task_names)

@@ -84,11 +84,15 @@ def test_cg_is_guided_toward_its_class_unless_it_is_turned_off(checkpoint, tmp_p
     assert read_video(out).shape == (3, 8, 16, 16)
 
 
-def test_class_minus_one_generates_cg_unconditionally(checkpoint, tmp_path):
+def test_class_minus_one_generates_cg_unconditionally(checkpoint, tmp_path, capsys):
     # -1 is the unconditional class the API takes (and its label errors name): the CLI passes it on
     outs = {label: tmp_path / f"cg{label}.mp4" for label in ("-1", "0")}
+    printed = {}
     for label, out in outs.items():
         assert generate(checkpoint, "--task", "cg", "--class", label, "--output", str(out)) == 0
+        printed[label] = capsys.readouterr().out.splitlines()[0]
+    assert printed["0"].endswith("; class guidance 3")
+    assert "class guidance" not in printed["-1"]  # no class to guide toward
     api = Pipeline.from_checkpoint(checkpoint, device="cpu").generate("cg", None, label=-1, seed=0)
     expected = read_video(write_video(tmp_path / "api.mp4", api.video[0], pixel_format="yuv420p"))  # as the CLI writes
     unconditional, class_zero = read_video(outs["-1"]), read_video(outs["0"])

@@ -183,12 +183,16 @@ class Pipeline:
         return non_negative_number(scale, "class_guidance",
                                    "the classifier-free guidance scale for class-only tasks such as cg; 0 = off")
 
-    def guided_decoder(self, task: str, decoder: Any, scale: float | None = None) -> Any:
+    def guided_decoder(self, task: str, decoder: Any, scale: float | None = None, *,
+                       label: Labels = None) -> Any:
         """`decoder` with the class guidance (`scale`, else the pipeline's) when task `task` is
-        given a class and no pixels and `decoder` has a `guidance_scale` of 0; else `decoder`."""
+        given a class and no pixels and `decoder` has a `guidance_scale` of 0; else `decoder`.
+        `label`: the call's classes, if known; when every one is -1 (no class) there is no class
+        to guide toward (both prefixes would give the same logits), so `decoder` is returned."""
         scale = self.class_guidance if scale is None else self._class_guidance(scale)
         task_obj = self.task(task)
-        if (not scale or not task_obj.needs_class or task_obj.has_condition
+        unconditional = label is not None and bool((class_labels(label, self.vocab.num_classes) == -1).all())
+        if (not scale or unconditional or not task_obj.needs_class or task_obj.has_condition
                 or getattr(decoder, "guidance_scale", None) != 0 or not attrs.has(type(decoder))):
             return decoder
         return attrs.evolve(decoder, guidance_scale=scale)
@@ -358,7 +362,7 @@ class Pipeline:
         clips = clips.repeat_interleave(samples, dim=0)
         labels = None if labels is None else labels.repeat_interleave(samples, dim=0)
         decoder = self.decoder if decoder is None else self.make_decoder(decoder)
-        decoder = self.guided_decoder(task, decoder, class_guidance)
+        decoder = self.guided_decoder(task, decoder, class_guidance, label=labels)
         generator = torch.Generator(self.device).manual_seed(seed)
         searching = twin is not None or searched > 1
         if not searching:

@@ -89,7 +89,7 @@ def run(args) -> int:
     search = f"; class search: the best of {pipe.class_search} {twin} sample(s) {tried}" if twin else ""
     if pipe.samples_searched(args.task) > 1:
         search = f"; sample search: the best of {pipe.sample_search} samples per clip"
-    guided = pipe.guided_decoder(args.task, pipe.decoder)
+    guided = pipe.guided_decoder(args.task, pipe.decoder, label=args.label)
     guidance = f"; class guidance {guided.guidance_scale:g}" if guided is not pipe.decoder else ""
     print(f"decoder {describe(pipe.decoder)}; condition fit {pipe.refine_steps} step(s){search}{guidance}")
     if args.paste_condition and not task.has_condition:

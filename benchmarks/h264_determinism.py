@@ -4,9 +4,10 @@ process, each write after a single-threaded decode of a video (the condition und
 macroblock tree read memory it had not written, see `magvit.core.video_io`).
 
 Prints, for each setting, how many writes gave other bytes than the most common ones, and the
-round-trip PSNR. The clip: `--clip FILE`, else the first 8x16x16 synthetic-shapes clip (one
-macroblock). torch is imported before PyAV, as magvit's commands do: the other way round, the
-heap differs and x264's defaults gave the same bytes in 1,000 writes of a clip that varied here.
+round-trip PSNR. The clip: `--clip FILE`, else the first 8x16x16 synthetic-shapes clip
+(`--size` sets its height and width; at 32 the defaults varied most). torch is imported before
+PyAV, as magvit's commands do: the other way round the heap differs, and x264's defaults gave
+the same bytes in 1,000 writes of a clip that varied here.
 Run: `python benchmarks/h264_determinism.py [--writes 2000] [--clip FILE] [--size 16]`.
 """
 

@@ -40,20 +40,22 @@ def test_synthetic_clip_survives_mp4_round_trip_above_35_db(tmp_path):
 
 def test_x264_runs_without_its_macroblock_tree(tmp_path):
     # x264 writes the options it ran with into the stream; mbtree reads memory it has not
-    # written on one-macroblock frames (magvit.core.video_io.X264_PARAMS)
+    # written on small frames (magvit.core.video_io.X264_PARAMS)
     clip = SyntheticShapes(resolution=16).make("eval", seed=0)[0]["video"]
     data = write_video(tmp_path / "clip.mp4", clip, pixel_format="yuv420p").read_bytes()
     assert b"x264 - core" in data and b" mbtree=0 " in data and b"mbtree=1" not in data
     assert b" crf=8.0 " in data  # quality 85, as documented
 
 
-def test_the_same_frames_give_the_same_bytes_after_decoding(tmp_path):
-    # Property check: with mbtree on, a few writes in a thousand after a decode came out as
-    # other bytes (benchmarks/h264_determinism.py); a generated clip written twice must match.
-    clip = SyntheticShapes(resolution=16).make("eval", seed=0)[0]["video"]
+@pytest.mark.parametrize("size", [16, 32])
+def test_the_same_frames_give_the_same_bytes_after_decoding(tmp_path, size):
+    # Property check: with mbtree on, from a few in a thousand (16x16) to a third (32x32) of such
+    # writes came out as other bytes (benchmarks/h264_determinism.py; how many depends on the
+    # process's heap); a generated clip written twice must match.
+    clip = SyntheticShapes(resolution=size).make("eval", seed=0)[0]["video"]
     decoded = write_video(tmp_path / "decoded.mp4", clip, pixel_format="yuv420p")
     digests = set()
-    for i in range(250):
+    for i in range(150):
         with av.open(str(decoded)) as container:
             stream = container.streams.video[0]
             stream.thread_count = 1

@@ -190,11 +190,11 @@ def write_video(
     return path
 
 
-# x264's macroblock-tree rate control (mbtree) reads memory it has not written when frames are
-# one macroblock in size (16x16): in a process that had decoded video before, a few writes in a
-# thousand (in one process one in eight) came out as other bytes for the same frames, up to
+# x264's macroblock-tree rate control (mbtree) reads memory it has not written on small frames:
+# in a process that had decoded video before, the same frames came out as other bytes in a few
+# writes in a thousand at 16x16 and 64x64 and in a third of them at 32x32 (yuv420p), up to
 # 8/255 apart in the first frames; with MALLOC_PERTURB_ set they never did. With mbtree off,
-# none of more than 8,000 such writes differed (`benchmarks/h264_determinism.py`). Round trips
+# none of more than 10,000 such writes differed (`benchmarks/h264_determinism.py`). Round trips
 # at quality 85 without it, measured on three clips: 16x16 ones -2.1 and -1.8 dB in yuv444p,
 # -0.4 and 0.0 dB in yuv420p; a 64x64 one +1.1 dB in yuv444p, 0.0 dB in yuv420p.
 X264_PARAMS = "mbtree=0"

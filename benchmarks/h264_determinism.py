@@ -26,7 +26,7 @@ import av
 import magvit.core.video_io as video_io
 from magvit.core.data.synthetic import SyntheticShapes
 
-SETTINGS = {"x264 defaults (mbtree on)": "",
+SETTINGS = {"x264 defaults (mbtree=1)": "mbtree=1",
             "magvit (x264-params " + video_io.X264_PARAMS + ")": video_io.X264_PARAMS}
 
 

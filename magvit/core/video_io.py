@@ -206,7 +206,7 @@ def _write_h264(path: Path, frames: np.ndarray, rate: Fraction, crf: int, pixel_
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = pixel_format
-        stream.options = {"crf": str(crf), **({"x264-params": X264_PARAMS} if X264_PARAMS else {})}
+        stream.options = {"crf": str(crf), "x264-params": X264_PARAMS}
         for array in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
         container.mux(stream.encode(None))

@@ -10,7 +10,10 @@ stage-2 model (default: the bundled one):
 2. kind: a small CNN trained on true first frames, then asked the kind of the first frame of
    round trips: of the moving clip, of the moving clip's first latent frame repeated, of FP's
    padded clip (the first frame repeated: what the transformer gets), and of that padded clip's
-   first latent frame followed by the true later ones.
+   first latent frame followed by the true later ones;
+3. kind in the tokens: the same CNN trained on the code vectors of the first latent frame
+   (FP's padded clip's, and the moving clip's) instead of pixels: what the tokens themselves
+   hold, which no decoder stands between (the transformer reads tokens, not pixels).
 
     python scripts/first_frame_kind.py                      # 64 demo clips, 8,192 training clips
     python scripts/first_frame_kind.py --checkpoint runs/x --clips 16 --train-clips 1024 --steps 200
@@ -64,10 +67,10 @@ def direction(video: torch.Tensor, steps: list[tuple[int, int]], frames: int = 2
 
 
 def kind_probe(frames: torch.Tensor, labels: torch.Tensor, classes: int, steps: int) -> torch.nn.Module:
-    """A small CNN trained on `frames (N, 3, H, W)` to tell their class."""
+    """A small CNN trained on `frames (N, C, H, W)` (pixels, or code vectors) to tell their class."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.GELU(),
+        torch.nn.Conv2d(frames.shape[1], 32, 3, padding=1), torch.nn.GELU(),
         torch.nn.Conv2d(32, 64, 3, padding=1, stride=2), torch.nn.GELU(),
         torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.GELU(),
         torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, classes))
@@ -111,7 +114,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if pipe is not None:
         out.update(directions(pipe, config, args.clips))
     fp = pipe.task("fp") if pipe is not None else registries().tasks.create("fp")
-    out.update(kinds_kept(tok, fp, config, args))
+    train = config.make("train", seed=0)
+    count = args.train_clips + args.held_out
+    clips = torch.stack([train[i]["video"] for i in range(count)])   # the CNNs train on the first train_clips
+    kinds = torch.tensor([train[i]["label"] for i in range(count)])
+    out.update(kinds_kept(tok, fp, clips, kinds, config, args))
+    out.update(kinds_in_tokens(tok, fp, clips, kinds, config, args))
     for name, value in out.items():
         print(f"{name:<30} {value:8.3f}")
     return out
@@ -136,14 +144,11 @@ def directions(pipe: Pipeline, config, clips: int) -> dict[str, float]:
     return out
 
 
-def kinds_kept(tok: torch.nn.Module, fp, config, args) -> dict[str, float]:
+def kinds_kept(tok: torch.nn.Module, fp, clips, kinds, config, args) -> dict[str, float]:
     """Part 2: the share of first frames whose kind a CNN trained on true ones still tells, on
     round trips through `tok` (FP's padded clip is `fp.condition`'s)."""
     out: dict[str, float] = {}
-    train = config.make("train", seed=0)
     first = args.train_clips
-    clips = torch.stack([train[i]["video"] for i in range(first + args.held_out)])
-    kinds = torch.tensor([train[i]["label"] for i in range(first + args.held_out)])
     probe = kind_probe(clips[:first, :, 0], kinds[:first], config.num_classes, args.steps)
     held, held_kinds = clips[first:], kinds[first:]
     with torch.no_grad():
@@ -159,6 +164,26 @@ def kinds_kept(tok: torch.nn.Module, fp, config, args) -> dict[str, float]:
         out["kind_fp_padded_round_trip"] = score(decode(padded_tokens))
         out["kind_padded_first_true_later"] = score(decode(mixed))
         out["round_trip_psnr"] = float(psnr(tok.decode(tokens), held).mean())
+    return out
+
+
+def first_latent_vectors(tok: torch.nn.Module, clips: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """`(N, 3, T, H, W)` clips -> `(N, D, h, w)` the code vectors of their first latent frame."""
+    with torch.no_grad():
+        codes = torch.cat([tok.encode(clips[s:s + batch])[:, :1] for s in range(0, len(clips), batch)])
+        return tok.quantizer.lookup(codes).float()[:, :, 0]                # (N, D, 1, h, w) -> (N, D, h, w)
+
+
+def kinds_in_tokens(tok: torch.nn.Module, fp, clips, kinds, config, args) -> dict[str, float]:
+    """Part 3: the share of held-out clips whose kind a CNN trained on the first latent frame's
+    code vectors tells, for FP's padded clips and for the moving clips (each its own CNN)."""
+    first, out = args.train_clips, {}
+    for name, video in (("padded", fp.condition(clips)[0]), ("moving", clips)):
+        vectors = first_latent_vectors(tok, video)
+        probe = kind_probe(vectors[:first], kinds[:first], config.num_classes, args.steps)
+        with torch.no_grad():
+            found = probe(vectors[first:]).argmax(1)
+        out[f"kind_tokens_{name}_latent0"] = float((found == kinds[first:]).float().mean())
     return out
 
 

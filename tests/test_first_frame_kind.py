@@ -56,7 +56,8 @@ def test_a_tokenizer_alone_gets_the_kind_part_on_its_own_clips_or_changed_ones(s
     small = ["--tokenizer", str(run), "--train-clips", "64", "--held-out", "32", "--steps", "3"]
     out = script.main(small)
     assert set(out) == {"kind_true_frame", "kind_moving_round_trip", "kind_first_latent_repeated",
-                        "kind_fp_padded_round_trip", "kind_padded_first_true_later", "round_trip_psnr"}
+                        "kind_fp_padded_round_trip", "kind_padded_first_true_later", "round_trip_psnr",
+                        "kind_tokens_padded_latent0", "kind_tokens_moving_latent0"}
     assert all(0 <= v <= 1 for k, v in out.items() if k.startswith("kind_"))
     assert 0 < out["round_trip_psnr"] < 40  # a random tokenizer: a poor, finite round trip
     printed = capsys.readouterr().out
@@ -68,3 +69,19 @@ def test_a_tokenizer_alone_gets_the_kind_part_on_its_own_clips_or_changed_ones(s
         script.main([*small, "--data-json", '{"radius": 0.2}'])
     assert exit_info.value.code == 2
     assert "--data-json: " in capsys.readouterr().err
+
+
+def test_the_token_probe_reads_the_first_latent_frames_code_vectors(script, tmp_path):
+    """Part 3's input is the quantizer's code vectors of latent frame 0, in the batch's order,
+    whatever the batch size it encodes in."""
+    from magvit.workflows.train_tokenizer import load_tokenizer
+    from test_tokenizer_data import tokenizer_run
+
+    run = tokenizer_run(tmp_path / "tok", {"kind": "synthetic", "background": "flat", "eval_clips": 8})
+    tok = load_tokenizer(checkpoint=str(run)).float()
+    clips = torch.stack([SyntheticShapes(background="flat").make("eval")[i]["video"] for i in range(5)])
+    vectors = script.first_latent_vectors(tok, clips, batch=2)
+    codes = tok.encode(clips)                                                  # (5, t, h, w)
+    assert vectors.shape == (5, tok.quantizer.dim, *codes.shape[2:])
+    assert torch.equal(vectors, tok.quantizer.lookup(codes[:, :1]).float()[:, :, 0])
+    assert not torch.equal(vectors[0], vectors[1])  # other clips, other codes

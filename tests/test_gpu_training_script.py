@@ -74,6 +74,11 @@ def test_every_fine_tune_starts_from_the_bundled_default(script, tmp_path):
         exp = load_experiment(script.TRANSFORMER_EXPERIMENT, [*source, *sets, "train.steps=500",
                                                               "train.warmup_steps=50", 'run.device="cpu"'])
         assert exp.train.init_from == "default" and exp.train.lr < 1e-3, name
+        # FP is generated as CFP with the class reader's class, so CFP trains three times as often
+        weights = {task: spec.weight for task, spec in exp.tasks.items()}
+        assert (weights["fp"], weights["cfp"]) == (1.0, 3.0), name
+        assert weights == {**{t: w.weight for t, w in load_experiment(script.TRANSFORMER_EXPERIMENT).tasks.items()},
+                           "fp": 1.0, "cfp": 3.0}, name
     assert {n: load_experiment(script.TRANSFORMER_EXPERIMENT, s).train.batch_size
             for n, s in script.FINETUNES.items()} == {"f128": 128, "f256": 256}
     stage = TransformerStage(exp, tmp_path / "ft", DistContext(torch.device("cpu")))
@@ -134,3 +139,35 @@ def test_a_tokenizer_of_other_clips_than_the_recipes_is_refused_before_anything_
     assert f"--tokenizer {run} was trained on other clips than tiny-big-gpu draws" in err
     assert "data.min_radius: 0.18 here, 0.1 in the tokenizer's run" in err and "give the --recipe" in err
     assert not out.exists()  # refused before the output folder is made
+
+
+class _Finished:
+    """A `magvit train` that exits at once without a metric: its calibration gives no rate."""
+    returncode = 0
+
+    def poll(self):
+        return 0
+
+
+def test_set_reaches_every_run_last_and_a_bad_one_stops_the_script_first(script, tmp_path, monkeypatch, capsys):
+    """`--set KEY=VALUE` is appended to every run's overrides (so it wins over the script's own);
+    one the recipe's experiments reject exits 2 before any run starts."""
+    launched = []
+    monkeypatch.setattr(script.subprocess, "Popen", lambda command, **_: launched.append(command) or _Finished())
+    common = ["train_default_on_gpu.py", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
+              "--calibration-steps", "6"]
+    monkeypatch.setattr("sys.argv", [*common, "--set", "train.num_workers=3", "--set", "tasks.cfg.weight=2"])
+    with pytest.raises(SystemExit) as exit_info:
+        script.main()
+    assert exit_info.value.code == 2 and launched == []
+    err = capsys.readouterr().err
+    assert "--set: tiny-flat-gpu-tokenizer: " in err and "tasks.cfg" in err
+
+    monkeypatch.setattr("sys.argv", [*common, "--set", "train.num_workers=3", "--set", "train.lr=5e-4"])
+    assert script.main() == 1  # no calibration rate, so no tokenizer variant runs
+    assert len(launched) == len(script.TOKENIZERS)
+    for command in launched:
+        sets = [command[i + 1] for i, item in enumerate(command) if item == "--set"]
+        assert sets[-2:] == ["train.num_workers=3", "train.lr=5e-4"], command
+        assert any(item.startswith("train.lr=") for item in sets[:-2])  # the variant's own rate, overridden
+    assert "no tokenizer variant runs; stopping" in capsys.readouterr().out

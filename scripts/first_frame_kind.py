@@ -66,12 +66,15 @@ def direction(video: torch.Tensor, steps: list[tuple[int, int]], frames: int = 2
     return torch.stack(errors, 1).argmin(1)
 
 
-def kind_probe(frames: torch.Tensor, labels: torch.Tensor, classes: int, steps: int) -> torch.nn.Module:
-    """A small CNN trained on `frames (N, C, H, W)` (pixels, or code vectors) to tell their class."""
+def kind_probe(frames: torch.Tensor, labels: torch.Tensor, classes: int, steps: int,
+               stride: int = 2) -> torch.nn.Module:
+    """A small CNN trained on `frames (N, C, H, W)` (pixels, or code vectors with `stride` 1:
+    an 8x8 grid of tokens halved would merge the 4x4-pixel patches a shape spans) to tell their
+    class."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(frames.shape[1], 32, 3, padding=1), torch.nn.GELU(),
-        torch.nn.Conv2d(32, 64, 3, padding=1, stride=2), torch.nn.GELU(),
+        torch.nn.Conv2d(32, 64, 3, padding=1, stride=stride), torch.nn.GELU(),
         torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.GELU(),
         torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, classes))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
@@ -180,7 +183,7 @@ def kinds_in_tokens(tok: torch.nn.Module, fp, clips, kinds, config, args) -> dic
     first, out = args.train_clips, {}
     for name, video in (("padded", fp.condition(clips)[0]), ("moving", clips)):
         vectors = first_latent_vectors(tok, video)
-        probe = kind_probe(vectors[:first], kinds[:first], config.num_classes, args.steps)
+        probe = kind_probe(vectors[:first], kinds[:first], config.num_classes, args.steps, stride=1)
         with torch.no_grad():
             found = probe(vectors[first:]).argmax(1)
         out[f"kind_tokens_{name}_latent0"] = float((found == kinds[first:]).float().mean())

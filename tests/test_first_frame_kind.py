@@ -74,8 +74,9 @@ def test_a_tokenizer_alone_gets_the_kind_part_on_its_own_clips_or_changed_ones(s
 def test_the_token_probe_reads_the_first_latent_frames_code_vectors(script, tmp_path):
     """Part 3's input is the quantizer's code vectors of latent frame 0, in the batch's order,
     whatever the batch size it encodes in."""
-    from magvit.workflows.train_tokenizer import load_tokenizer
     from test_tokenizer_data import tokenizer_run
+
+    from magvit.workflows.train_tokenizer import load_tokenizer
 
     run = tokenizer_run(tmp_path / "tok", {"kind": "synthetic", "background": "flat", "eval_clips": 8})
     tok = load_tokenizer(checkpoint=str(run)).float()

@@ -122,6 +122,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("stage2-task-weight", validate("tasks.fp.weight=-1.0", exp="tiny"), ["tasks.fp.weight: expected a positive number"]),
     ("stage2-task-weight-typo", validate("tasks.cfp.wieght=3", exp="tiny"), ["tasks.cfp.wieght: unknown key; did you mean 'weight'?"]),
     ("stage2-task-key-unknown", validate("tasks.fp.zzz=3", exp="tiny"), ["tasks.fp.zzz: unknown key; known keys: weight, kind, cond_frames, padding"]),
+    ("stage2-padding-key-unknown", validate('tasks.fp.padding.kind="edge"', "tasks.fp.padding.wieght=3", exp="tiny"), ["tasks.fp.padding.wieght: unknown key; known keys: kind"]),
     ("stage2-task-fraction", validate("tasks.opc.height=1.5", exp="tiny"), ["tasks.opc.height: is a fraction of the frame"]),
     ("stage2-padding", validate('tasks.fp.padding="edgy"', exp="tiny"), ["tasks.fp.padding.kind: unknown padding 'edgy'"]),
     ("stage2-decoder-steps", validate("decoder.steps=0", exp="tiny"), ["decoder.steps: must be >= 1, got 0"]),

@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 import attrs
 from cattrs.errors import BaseValidationError
 
-from magvit.registry.converter import Problems, ValueTypeError, problem_pairs, toml_type
+from magvit.registry.converter import (
+    Problems,
+    ValueTypeError,
+    problem_pairs,
+    toml_type,
+    with_table_keys,
+)
 from magvit.registry.schema import CONVERTER, config_dict, instantiate, schema_of
 
 _REGISTRIES: contextvars.ContextVar = contextvars.ContextVar("magvit_registries", default=None)
@@ -64,7 +70,9 @@ class Component:
         return {"kind": self.kind, **config_dict(self.config)}
 
 
-def structure_component(value: Any, cls: type[Component]) -> Component:
+def structure_component(value: Any, cls: type[Component], table_keys: tuple[str, ...] = ()) -> Component:
+    """`value` (a table, or a name) as a `cls` component; `table_keys` are keys its table holds beside
+    the plugin's config (taken out before it is structured), for the unknown-key messages."""
     registry = current_registries()[cls.REGISTRY]
     if isinstance(value, str):
         value = {"kind": value}
@@ -85,7 +93,7 @@ def structure_component(value: Any, cls: type[Component]) -> Component:
     try:
         config = CONVERTER.structure(rest, schema_of(factory))
     except BaseValidationError as exc:
-        raise Problems(problem_pairs(exc)) from None
+        raise Problems(with_table_keys(problem_pairs(exc), (*table_keys, "kind"))) from None
     except (TypeError, ValueError) as exc:  # a validator inside the plugin's schema
         raise Problems([("", str(exc))]) from None
     return cls(kind, config)

@@ -102,6 +102,22 @@ def _walk(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
         out.extend(_describe(exc, path))
 
 
+def with_table_keys(problems: list[tuple[str, str]], keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """`problems` of a plugin's config, told about `keys` that the table holding it reads itself
+    (every component's `kind`, a task's `weight`): an unknown key at the table's top level is
+    matched against them too. Nested tables' keys are their own, so they are left as they are."""
+    out = []
+    for path, message in problems:
+        top_level = path and "." not in path and "[" not in path
+        if top_level and message.startswith("unknown key") and "did you mean" not in message:
+            close = difflib.get_close_matches(path, keys, n=1, cutoff=0.6)
+            known = [k for k in message.partition("; known keys: ")[2].split(", ") if k]
+            message = (f"unknown key; did you mean {close[0]!r}?" if close
+                       else f"unknown key; known keys: {', '.join([*keys, *known])}")
+        out.append((path, message))
+    return out
+
+
 def problem_pairs(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     _walk(exc, path, out)

@@ -9,7 +9,6 @@ states only what it changes.
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -120,21 +119,6 @@ class TaskEntry:
     task: Component
 
 
-# the keys of a [tasks.<name>] table that the mix reads itself, not the task plugin's config
-TASK_TABLE_KEYS = ("weight", "kind")
-
-
-def _with_table_keys(path: str, message: str) -> str:
-    """The task plugin's unknown-key message, told about the keys the table itself has (a
-    misspelt `weight` otherwise lists the plugin's keys only, which lack it)."""
-    if not message.startswith("unknown key") or "did you mean" in message:
-        return message
-    close = difflib.get_close_matches(path.rsplit(".", 1)[-1], TASK_TABLE_KEYS, n=1, cutoff=0.6)
-    if close:
-        return f"unknown key; did you mean {close[0]!r}?"
-    return message.replace("; known keys: ", f"; known keys: {', '.join(TASK_TABLE_KEYS)}, ", 1)
-
-
 def structure_task_mix(value: Any, _type: Any) -> dict[str, TaskEntry]:
     if not isinstance(value, dict):
         raise ValueTypeError(f"expected a table of tasks, got {toml_type(value)} {value!r}")
@@ -149,9 +133,9 @@ def structure_task_mix(value: Any, _type: Any) -> dict[str, TaskEntry]:
             problems.append((f"{key}.weight", f"expected a positive number, got {weight!r}"))
         section.setdefault("kind", key)
         try:
-            out[key] = TaskEntry(float(weight), structure_component(section, TaskComponent))
+            out[key] = TaskEntry(float(weight), structure_component(section, TaskComponent, ("weight",)))
         except Problems as exc:
-            problems.extend((f"{key}.{p}" if p else key, _with_table_keys(p, m)) for p, m in exc.problems)
+            problems.extend((f"{key}.{p}" if p else key, m) for p, m in exc.problems)
     if problems:
         raise Problems(problems)
     return out

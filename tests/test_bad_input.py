@@ -82,7 +82,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("train-workers", validate("train.num_workers=-1"), ["train.num_workers: must be >= 0, got -1"]),
     ("train-eval-every", validate("train.eval_every=-1"), ["train.eval_every: must be >= 0, got -1"]),
     ("train-eval-batches", validate("train.eval_batches=0"), ["train.eval_batches: must be >= 1, got 0"]),
-    ("train-typo", validate("train.stpes=10"), ["train.stpes: unknown key; did you mean 'steps'?"]),
+    ("train-typo", validate("train.stpes=10"), ["train.stpes: unknown key; did you mean 'steps'? (from --set train.stpes)"]),
     ("train-not-a-table", validate("train=3"), ["train"]),
     # -- experiments: [run], [data], [tokenizer], [losses] -------------------------------------
     ("run-device", validate('run.device="tpu"'), ["run.device"]),
@@ -121,7 +121,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("stage2-unknown-task", validate("tasks.zz={}", exp="tiny"), ["tasks.zz.kind: unknown task 'zz'"]),
     ("stage2-task-weight", validate("tasks.fp.weight=-1.0", exp="tiny"), ["tasks.fp.weight: expected a positive number"]),
     ("stage2-task-weight-typo", validate("tasks.cfp.wieght=3", exp="tiny"), ["tasks.cfp.wieght: unknown key; did you mean 'weight'?"]),
-    ("stage2-task-key-unknown", validate("tasks.fp.zzz=3", exp="tiny"), ["tasks.fp.zzz: unknown key; known keys: weight, kind, cond_frames, padding"]),
+    ("stage2-task-key-unknown", validate("tasks.fp.zzz=3", exp="tiny"), ["tasks.fp.zzz: unknown key; known keys: weight, kind, cond_frames, padding (from --set tasks.fp.zzz)", "tiny.toml with its --set overrides:"]),
     ("stage2-padding-key-unknown", validate('tasks.fp.padding.kind="edge"', "tasks.fp.padding.wieght=3", exp="tiny"), ["tasks.fp.padding.wieght: unknown key; known keys: kind"]),
     ("stage2-task-fraction", validate("tasks.opc.height=1.5", exp="tiny"), ["tasks.opc.height: is a fraction of the frame"]),
     ("stage2-padding", validate('tasks.fp.padding="edgy"', exp="tiny"), ["tasks.fp.padding.kind: unknown padding 'edgy'"]),

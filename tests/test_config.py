@@ -148,6 +148,22 @@ def test_cli_validate_prints_every_problem_and_exits_2(tmp_path, capsys, toy_reg
     assert "decoder.temperature: expected float, got string 'hot'" in err
 
 
+def test_a_problem_from_set_names_its_override_and_a_file_problem_does_not(tmp_path, toy_registries):
+    exp = write(tmp_path / "e.toml", '[decoder]\nkind = "commit"\ntemprature = 1\n')
+    with pytest.raises(ConfigError) as err:
+        load_experiment(exp, ["decoder.steps=2.5", "run={seed = 1, nmae = 'x'}", "train.lr=1e-4"])
+    assert sorted(err.value.problems) == [
+        "decoder.steps: expected int, got float 2.5 (from --set decoder.steps)",
+        "decoder.temprature: unknown key; did you mean 'temperature'?",
+        "run.nmae: unknown key; did you mean 'name'? (from --set run)",
+    ]
+    assert str(err.value).startswith(f"3 problem(s) in {exp} with its --set overrides:")
+    # Without a --set among the problems the header names the file alone.
+    with pytest.raises(ConfigError, match=r"^1 problem\(s\) in \S+e\.toml:\n") as err:
+        load_experiment(exp, ["decoder.steps=3", "decoder.schedule=cosine"])
+    assert err.value.problems == ["decoder.temprature: unknown key; did you mean 'temperature'?"]
+
+
 def test_cli_show_applies_overrides(tmp_path, capsys, toy_registries):
     exp = write(tmp_path / "e.toml", '[decoder]\nkind = "commit"\n')
     assert main(["config", "show", str(exp), "--set", "decoder.steps=5"]) == 0

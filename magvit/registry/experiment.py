@@ -163,21 +163,40 @@ CONVERTER.register_unstructure_hook(
 )
 
 
-def validate_experiment(raw: dict[str, Any], source: str | None = None) -> Experiment:
+def validate_experiment(
+    raw: dict[str, Any], source: str | None = None, set_keys: Iterable[str] = ()
+) -> Experiment:
+    """Structure `raw` into an `Experiment`, every problem at once. `set_keys` are the dotted
+    keys the command line's `--set` gave: a problem at or below one of them says so, since the
+    file named as the source does not contain it."""
     raw = {k: v for k, v in raw.items() if k != "source"}
     try:
         exp = CONVERTER.structure(raw, Experiment)
     except BaseValidationError as exc:
-        raise ConfigError([f"{p}: {m}" for p, m in problem_pairs(exc)], source) from None
+        pairs = problem_pairs(exc)
+        problems = [f"{p}: {m}{_set_origin(p, set_keys)}" for p, m in pairs]
+        if any(_set_origin(p, set_keys) for p, _ in pairs) and source:
+            source = f"{source} with its --set overrides"
+        raise ConfigError(problems, source) from None
     exp.source = source or ""
     return exp
 
 
+def _set_origin(path: str, set_keys: Iterable[str]) -> str:
+    """` (from --set KEY)` when `path` lies at or below a `--set` key, else empty."""
+    for key in set_keys:
+        if path == key or path.startswith(key + "."):
+            return f" (from --set {key})"
+    return ""
+
+
 def load_experiment(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
     """Read, merge `extends`, apply `--set` overrides, then validate."""
+    overrides = list(overrides)
     path = find_experiment(name_or_path)
     raw = apply_overrides(load_raw(path), overrides)
-    return validate_experiment(raw, str(path))
+    set_keys = [item.partition("=")[0].strip() for item in overrides]
+    return validate_experiment(raw, str(path), set_keys)
 
 
 def _drop_none(value: Any) -> Any:

@@ -11,6 +11,8 @@ import torch
 
 from magvit.cli.main import main
 from magvit.core.features import InceptionI3d
+from magvit.errors import MagvitError
+from magvit.workflows.eval_protocols import protocol
 
 
 def test_psnr_and_ssim_for_every_task_asked(tmp_path, capsys):
@@ -64,11 +66,13 @@ def test_fvd_with_an_unverified_random_i3d_and_cached_real_statistics(tmp_path, 
 
 @pytest.mark.parametrize("args, words", [
     (["--metrics", "fvd"], "FVD needs the I3D network's weights: --i3d-weights PATH"),
-    (["--metrics", "fid"], "unknown metric(s) fid; available: psnr, ssim, lpips, fvd, is, ce"),
+    (["--metrics", "fid"], "unknown metric(s) fid; available: psnr, ssim, lpips, fvd, is, class, ce"),
     (["--metrics", "lpips"], "LPIPS needs its weights: --lpips-vgg PATH --lpips-heads PATH"),
     (["--tasks", "zz"], "not trained for task(s) zz"),
     (["--samples", "0"], "argument --samples: must be at least 1"),
     (["--data", "no/such/folder"], "--data no/such/folder is not a folder of videos"),
+    (["--metrics", "class", "--shape-classifier", "no/such.safetensors"],
+     "--shape-classifier no/such.safetensors is not a file"),
 ])
 def test_eval_errors(args, words, capsys):
     assert main(["eval", "default", *args]) == 2
@@ -207,3 +211,65 @@ def test_lpips_is_zero_for_the_same_clip_and_reported_per_task(tmp_path):
                  "--output", str(tmp_path / "out")]) == 0
     rows = _rows(tmp_path / "out")
     assert rows["fp"]["lpips"] > 0 and rows["cg"]["lpips"] is None
+
+
+class FirstClassOnly(torch.nn.Module):
+    """A shape classifier that puts every clip in class 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, video):
+        return torch.nn.functional.one_hot(torch.zeros(len(video), dtype=torch.int64), 4).float() * self.scale
+
+
+def test_class_accuracy_scores_the_class_conditional_tasks_against_their_labels(tmp_path, capsys):
+    from magvit.pipeline import Pipeline
+    from magvit.workflows.eval_clips import held_out_clips
+    from magvit.workflows.evaluate import evaluate
+    from magvit.workflows.shape_classifier import cg_accuracy, classifier_for
+
+    samples = 6
+    report = evaluate("default", tasks=["cg", "cfp", "ipc"], metrics=("class",), samples=samples, batch_size=4,
+                      shape_classifier=FirstClassOnly(), progress=False)
+    pipe = Pipeline.from_checkpoint("default")
+    _, labels = held_out_clips(pipe, samples, seed=0)
+    share_of_class_0 = float((labels == 0).double().mean())
+    assert 0 < share_of_class_0 < 1  # the stand-in scores neither every clip nor none
+    rows = {row.task: row for row in report.rows}
+    assert rows["cg"].class_accuracy == pytest.approx(share_of_class_0)
+    assert rows["cfp"].class_accuracy == pytest.approx(share_of_class_0)
+    assert rows["ipc"].class_accuracy is None  # not asked for a class
+    assert report.table().splitlines()[0].split() == ["task", "CLASS", "samples", "seconds"]
+    assert report.table().splitlines()[3].split()[:2] == ["ipc", "-"]
+
+    # Through the CLI, with the bundled classifier: the demo's CG accuracy of the same samples.
+    assert main(["eval", "default", "--tasks", "cg", "--metrics", "class", "--samples", "4", "--batch-size", "4",
+                 "--output", str(tmp_path / "out")]) == 0
+    scored = _rows(tmp_path / "out")["cg"]["class_accuracy"]
+    videos, labels = held_out_clips(pipe, 4, seed=0)
+    cg = pipe.generate("cg", None, label=labels.tolist(), seed=0, batch_size=4).video.cpu()
+    classifier = classifier_for(pipe.bundle.experiment.data.build())
+    assert scored == pytest.approx(cg_accuracy(classifier, cg, labels.cpu()))
+    assert scored * 4 == pytest.approx(round(scored * 4))
+
+
+def test_class_accuracy_needs_a_classifier_that_fits_and_labelled_generation(tmp_path, capsys):
+    from magvit.workflows.evaluate import evaluate
+
+    with pytest.raises(MagvitError, match="protocol ucf101 has no shape classes to score: drop class"):
+        evaluate("default", metrics=("class",), data=tmp_path, protocol=protocol("ucf101"), progress=False)
+    with pytest.raises(MagvitError, match=r"class accuracy needs a shape classifier for these clips.*"
+                                          r"--shape-classifier FILE"):
+        evaluate("default", tasks=["cg"], metrics=("class",), data=tmp_path, samples=2, progress=False)
+
+
+def test_a_folds_progress_keeps_its_class_hits_for_resume(tmp_path):
+    from magvit.workflows.evaluate import _FoldProgress
+
+    progress = _FoldProgress(batches={0, 2}, classes=[[0, 0, 1], [0, 1, 0], [2, 0, 1]])
+    progress.save(tmp_path, "cg", 0, rank=1)
+    loaded = _FoldProgress.load(tmp_path, "cg", 0, rank=1)
+    assert loaded.batches == {0, 2} and loaded.classes == [[0, 0, 1], [0, 1, 0], [2, 0, 1]]
+    assert _FoldProgress.load(tmp_path, "cg", 0, rank=0).classes == []  # another rank's: nothing saved

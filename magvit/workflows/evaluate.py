@@ -7,7 +7,9 @@ the mean and standard deviation over folds (the paper uses 4). The real clips' s
 cached under a key of the clips, the clip size and the extractor's checksum, and reused. CE
 generates nothing: it is the masked-token cross-entropy that a training run's held-out
 evaluation reports (`commit_eval`), so checkpoints can be compared on more clips than the run's
-evaluation used; it is computed once, whatever the folds.
+evaluation used; it is computed once, whatever the folds. CLASS is the share of the samples of
+the class-conditional tasks (CG, CFP) that a shape classifier puts in the class they were asked
+for (the demo's CG accuracy, on as many clips as `samples` draws).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from magvit.core.features.c3d import inception_score
 from magvit.core.files import atomic_output
 from magvit.core.frechet import FeatureStats, fold_mean_std, frechet_distance
 from magvit.core.metrics import masked_psnr, ssim
+from magvit.core.shape_classifier import predict
 from magvit.core.training.distributed import DistContext, all_gather_objects, barrier
 from magvit.errors import MagvitError
 from magvit.workflows.eval_clips import folder_clips, held_out_clips
@@ -35,8 +38,8 @@ from magvit.workflows.eval_protocols import Protocol
 from magvit.workflows.eval_sources import ProtocolClips, TensorClips
 from magvit.workflows.pipeline import Pipeline
 
-METRICS = ("psnr", "ssim", "lpips", "fvd", "is", "ce")
-GENERATED = ("psnr", "ssim", "lpips", "fvd", "is")  # the metrics that need generated clips
+METRICS = ("psnr", "ssim", "lpips", "fvd", "is", "class", "ce")
+GENERATED = ("psnr", "ssim", "lpips", "fvd", "is", "class")  # the metrics that need generated clips
 RESULT_FILE = "eval.json"
 
 
@@ -53,6 +56,7 @@ class TaskScores:
     inception: float | None = None  # IS (C3D class probabilities, 10 splits)
     inception_std: float | None = None
     ce: float | None = None  # masked-token cross-entropy in nats (teacher-forced, no generation)
+    class_accuracy: float | None = None  # share of class-conditional samples in their class
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -92,7 +96,7 @@ class EvalReport:
         for row in self.rows:
             cells = []
             for name in self.metrics:
-                value = getattr(row, "inception" if name == "is" else name)
+                value = getattr(row, {"is": "inception", "class": "class_accuracy"}.get(name, name))
                 if value is None:
                     cells.append(f"{'-':>16}")
                 elif name == "is":
@@ -101,7 +105,7 @@ class EvalReport:
                     shown = f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2e}"
                     cells.append(f"{shown + (f' ± {row.fvd_std:.2g}' if self.folds > 1 else ''):>16}")
                 else:
-                    cells.append(f"{value:>16.{4 if name in ('ssim', 'lpips') else 3 if name == 'ce' else 2}f}")
+                    cells.append(f"{value:>16.{4 if name in ('ssim', 'lpips', 'class') else 3 if name == 'ce' else 2}f}")
             lines.append(f"{row.task:<{width}}" + "".join(cells) + f"{row.samples:>9}{row.seconds:>9.1f}")
         if self.ce_mean is not None:
             lines.append(f"mean CE over the {len(self.rows)} task(s): {self.ce_mean:.4f} nats")
@@ -164,6 +168,7 @@ def evaluate(
     extractor=None,
     classifier=None,
     perceptual=None,
+    shape_classifier=None,
     batch_size: int = 8,
     device: str = "auto",
     progress: bool = True,
@@ -187,7 +192,9 @@ def evaluate(
     `refine_steps`, `class_search`, `read_classes`, `sample_search` and `class_guidance`: the
     pipeline's condition fit, class search, the class reader's share in it, sample search and
     class-only guidance (default: its own, but 0 (one sample) under a protocol, whose published
-    numbers come from the paper's decoding without them)."""
+    numbers come from the paper's decoding without them). `shape_classifier` (a
+    `ShapeClassifier` or its file) scores CLASS; default: the bundled one where it fits the
+    model's data (`classifier_for`)."""
     ctx = ctx or DistContext()
     folds = folds or (protocol.folds if protocol else 1)
     samples = samples or (protocol.samples if protocol else 16)
@@ -207,6 +214,8 @@ def evaluate(
         raise MagvitError(f"IS is computed over 10 splits: it needs at least 10 samples, got {samples}")
     if protocol is not None and data is None:
         raise MagvitError(f"protocol {protocol.name} runs on a folder of videos: give --data DIR")
+    if protocol is not None and "class" in metrics:
+        raise MagvitError(f"protocol {protocol.name} has no shape classes to score: drop class from --metrics")
     if protocol is not None and "ce" in metrics:
         raise MagvitError(f"protocol {protocol.name} scores generated videos; CE scores the model's tokens "
                           "on the clips: drop ce from --metrics, or --protocol")
@@ -225,6 +234,8 @@ def evaluate(
     if missing:
         raise MagvitError(f"the model was not trained for task(s) {', '.join(missing)}; it knows "
                           f"{', '.join(pipe.task_names)}")
+    if "class" in metrics:
+        shape_classifier = _shape_classifier_for(pipe, shape_classifier, data)
     if protocol is not None:
         if tuple(pipe.clip_shape) != (protocol.frames, protocol.resolution, protocol.resolution):
             raise MagvitError(
@@ -244,7 +255,7 @@ def evaluate(
         bar = tqdm(total=len(names) * folds * per_fold, desc="eval", unit="clip",
                    disable=not progress or not ctx.is_main, dynamic_ncols=True)
         run = _Run(pipe, source, metrics, seed, extractor, classifier, perceptual, batch_size, mine, ctx, bar,
-                   partial_dir, save_every)
+                   partial_dir, save_every, shape_classifier)
         with bar:
             rows = [run.score_task(task_name, folds) for task_name in names]
     else:
@@ -257,6 +268,22 @@ def evaluate(
                         class_guidance=pipe.class_guidance,
                         read_classes=pipe.read_classes if pipe.class_search else 0,
                         sample_search=pipe.sample_search)
+
+
+def _shape_classifier_for(pipe: Pipeline, given, data):
+    """The shape classifier that scores CLASS: `given` (an object, or a file checked against the
+    model's data), else the bundled one when it fits the model's held-out clips."""
+    from magvit.workflows.shape_classifier import classifier_for
+
+    if given is not None and not isinstance(given, (str, Path)):
+        return given
+    config = pipe.bundle.experiment.data
+    found = classifier_for(None if data is not None or config is None else config.build(), given)
+    if found is None:
+        raise MagvitError("class accuracy needs a shape classifier for these clips, and none bundled "
+                          "fits them: give --shape-classifier FILE (make one with `python -m "
+                          "magvit.workflows.shape_classifier --out FILE`)")
+    return found
 
 
 def _cross_entropy(pipe: Pipeline, source, names: list[str], seed: int,
@@ -290,8 +317,8 @@ def evaluate_tokenizer(
 
     if "fvd" in metrics and extractor is None:
         raise MagvitError("FVD needs the I3D network's weights: --i3d-weights PATH (docs/evaluation.md)")
-    if "is" in metrics or "lpips" in metrics or "ce" in metrics:
-        raise MagvitError("a tokenizer run is scored with psnr, ssim and fvd (IS scores generated "
+    if {"is", "lpips", "ce", "class"} & set(metrics):
+        raise MagvitError("a tokenizer run is scored with psnr, ssim and fvd (IS and class score generated "
                           "samples, LPIPS is reported for generation, and CE scores a transformer)")
     tokenizer, data_section = tokenizer_and_data(checkpoint)
     config = data_section.config
@@ -340,11 +367,12 @@ class _Run:
     bar: Any
     partial_dir: Any
     save_every: float
+    shape_classifier: Any = None
 
     def score_task(self, task_name: str, folds: int) -> TaskScores:
         task = self.pipe.task(task_name)
         start = time.perf_counter()
-        psnrs, ssims, lpipses, fvds, inceptions = [], [], [], [], []
+        psnrs, ssims, lpipses, fvds, inceptions, hits = [], [], [], [], [], []
         for fold in range(folds):
             done = _load_partial(self.partial_dir, task_name, fold)
             if done is None:
@@ -354,6 +382,7 @@ class _Run:
             psnrs += done["psnr"]
             ssims += done["ssim"]
             lpipses += [v for v in done.get("lpips", []) if v is not None]
+            hits += done.get("class", [])
             if done["fvd"] is not None:
                 fvds.append(done["fvd"])
             if done.get("is") is not None:
@@ -369,6 +398,7 @@ class _Run:
             lpips=mean(lpipses) if "lpips" in metrics else None,
             fvd=fvd if fvd is None or math.isfinite(fvd) else None, fvd_std=fvd_std,
             inception=inception, inception_std=inception_std,
+            class_accuracy=mean(hits) if "class" in metrics else None,
         )
 
     def run_fold(self, task, task_name: str, fold: int) -> dict:
@@ -401,6 +431,9 @@ class _Run:
                                     in enumerate(zip(psnr, ssim(generated, truth).tolist(), lpips))]
             if real is not None:
                 progress.fake.update(self.extractor(source.for_features(generated)))
+            if self.shape_classifier is not None and task.needs_class:
+                hits = (predict(self.shape_classifier, generated) == labels.cpu()).tolist()
+                progress.classes += [[b, i, int(hit)] for i, hit in enumerate(hits)]
             if self.classifier is not None:
                 progress.probabilities.append([b, self.classifier(source.for_features(generated)).tolist()])
             progress.batches.add(b)
@@ -415,13 +448,15 @@ class _Run:
         if self.classifier is not None:
             ordered = sorted((b, p) for part in all_gather_objects(progress.probabilities, ctx) for b, p in part)
             inception = inception_score(torch.cat([torch.tensor(p) for _, p in ordered]), splits=10)
+        classes = sorted(c for part in all_gather_objects(progress.classes, ctx) for c in part)
         _FoldProgress.remove(self.partial_dir, task_name, fold, ctx.rank)
         psnr, ssims = [s[2] for s in everyone], [s[3] for s in everyone]
         if getattr(getattr(source, "protocol", None), "best_of_generations", False):
             # BAIR: each evaluation clip scores its best generation (of the ~100 in the fold)
             clips = [source.clip_id(source.index(fold, s[0] * bs + s[1])) for s in everyone]
             psnr, ssims = _best_per_clip(clips, psnr), _best_per_clip(clips, ssims)
-        return {"psnr": psnr, "ssim": ssims, "lpips": [s[4] for s in everyone], "fvd": fvd, "is": inception}
+        return {"psnr": psnr, "ssim": ssims, "lpips": [s[4] for s in everyone], "fvd": fvd, "is": inception,
+                "class": [c[2] for c in classes]}
 
 
 def _best_per_clip(clips: list[int], values: list[float]) -> list[float]:
@@ -435,12 +470,13 @@ def _best_per_clip(clips: list[int], values: list[float]) -> list[float]:
 @attrs.define
 class _FoldProgress:
     """One rank's finished batches of a fold (scores, fake-feature statistics, class
-    probabilities), saved now and then so --resume continues inside the fold."""
+    probabilities, shape-class hits), saved now and then so --resume continues inside the fold."""
 
     batches: set[int] = attrs.field(factory=set)
     scores: list = attrs.field(factory=list)
     fake: FeatureStats = attrs.field(factory=FeatureStats)
     probabilities: list = attrs.field(factory=list)
+    classes: list = attrs.field(factory=list)  # [batch, clip, 1 if in its class]
 
     @staticmethod
     def _paths(partial_dir, task_name: str, fold: int, rank: int) -> tuple[Path, Path] | None:
@@ -456,7 +492,8 @@ class _FoldProgress:
             return cls()
         record = json.loads(paths[0].read_text())
         fake = FeatureStats.load(paths[1]) if paths[1].is_file() else FeatureStats()
-        return cls(set(record["batches"]), record["scores"], fake, record["probabilities"])
+        return cls(set(record["batches"]), record["scores"], fake, record["probabilities"],
+                   record.get("classes", []))
 
     def save(self, partial_dir, task_name: str, fold: int, rank: int) -> None:
         paths = self._paths(partial_dir, task_name, fold, rank)
@@ -464,7 +501,8 @@ class _FoldProgress:
             return
         if self.fake.count:
             self.fake.save(paths[1])
-        record = {"batches": sorted(self.batches), "scores": self.scores, "probabilities": self.probabilities}
+        record = {"batches": sorted(self.batches), "scores": self.scores, "probabilities": self.probabilities,
+                  "classes": self.classes}
         with atomic_output(paths[0]) as tmp:  # written last: it names what the statistics hold
             tmp.write_text(json.dumps(record))
 

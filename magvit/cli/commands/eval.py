@@ -27,8 +27,9 @@ def register(sub) -> None:
                                              "clips of the model's own training data)")
     p.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every task the model knows)")
     p.add_argument("--metrics", type=_names, default=["psnr", "ssim"],
-                   help="psnr, ssim, lpips, fvd, is; ce: the masked-token cross-entropy of a training run's "
-                        "held-out evaluation (no generation)")
+                   help="psnr, ssim, lpips, fvd, is; class: the share of CG and CFP samples that the shape "
+                        "classifier puts in their class; ce: the masked-token cross-entropy of a training "
+                        "run's held-out evaluation (no generation)")
     p.add_argument("--protocol", choices=sorted(PROTOCOL_NAMES),
                    help="a paper protocol on the --data folder (samples, folds, resolution, real clips, "
                         "decoding): " + "; ".join(PROTOCOL_NAMES))
@@ -44,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--c3d-weights", default="", help="the C3D file IS needs (docs/evaluation.md)")
     p.add_argument("--lpips-vgg", default="", help="torchvision VGG16 weights for LPIPS")
     p.add_argument("--lpips-heads", default="", help="the LPIPS linear heads (the lpips package's vgg.pth)")
+    p.add_argument("--shape-classifier", type=Path, metavar="FILE",
+                   help="the shape classifier that scores class (default: the bundled one when it fits the "
+                        "model's data; make one with python -m magvit.workflows.shape_classifier)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="accept a weights file whose checksum is not known (results are marked)")
     p.add_argument("--output", type=output_folder, help="folder for eval.json (and the partial results "
@@ -84,6 +88,8 @@ def run(args) -> int:
         raise MagvitError(f"--data {args.data} is not a folder of videos")
     if args.resume and args.output is None:
         raise MagvitError("--resume continues from the partial results in --output; give --output")
+    if args.shape_classifier is not None and not args.shape_classifier.is_file():
+        raise MagvitError(f"--shape-classifier {args.shape_classifier} is not a file")
     if args.protocol and args.data is None:
         raise MagvitError(f"--protocol {args.protocol} runs on a folder of videos: give --data DIR")
     args.checkpoint = _run_of(args.checkpoint)
@@ -136,7 +142,8 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                 "world_size": int(os.environ.get("WORLD_SIZE", 1)),
                 "batch_size": args.batch_size, "i3d": extractor.sha256 if extractor else None,
                 "c3d": classifier.sha256 if classifier else None,
-                "lpips": perceptual.sha256 if perceptual else None}
+                "lpips": perceptual.sha256 if perceptual else None,
+                "shape_classifier": str(args.shape_classifier) if args.shape_classifier else None}
     partial = None if args.output is None else Path(args.output) / ".partial"
     ctx = setup_distributed(args.device)
     try:
@@ -151,7 +158,8 @@ def _evaluate_models(args, extractor, classifier=None, perceptual=None):
                           read_classes=args.read_classes, sample_search=args.sample_search,
                           batch_size=args.batch_size, device=args.device,
                           ctx=ctx, partial_dir=partial,
-                          classifier=classifier, perceptual=perceptual)
+                          classifier=classifier, perceptual=perceptual,
+                          shape_classifier=args.shape_classifier)
     finally:
         cleanup(ctx)
     if not ctx.is_main:

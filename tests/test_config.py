@@ -164,6 +164,27 @@ def test_a_problem_from_set_names_its_override_and_a_file_problem_does_not(tmp_p
     assert err.value.problems == ["decoder.temprature: unknown key; did you mean 'temperature'?"]
 
 
+@pytest.mark.parametrize("section", ["run", "train", "commit", "losses", "eval"])
+@pytest.mark.parametrize("value, shown", [(3, "int 3"), ([1], "array [1]"), ("x", "string 'x'"), (True, "bool True")])
+def test_a_section_given_a_value_instead_of_a_table_is_refused_by_name(section, value, shown, toy_registries):
+    with pytest.raises(ConfigError) as err:
+        validate_experiment({section: value})
+    assert err.value.problems == [f"{section}: expected a table, got {shown}"]
+
+
+def test_the_set_keys_are_not_a_toml_key_nor_written_out(tmp_path, toy_registries):
+    exp = write(tmp_path / "e.toml", '[decoder]\nkind = "commit"\n')
+    loaded = load_experiment(exp, ["decoder.steps=5"])
+    assert loaded.set_keys == ("decoder.steps",) and "set_keys" not in experiment_dict(loaded)
+    same = load_experiment(write(tmp_path / "f.toml", '[decoder]\nkind = "commit"\nsteps = 5\n'))
+    same.source = loaded.source
+    assert same == loaded and same.set_keys == ()  # where a value came from is not part of the experiment
+    with pytest.raises(ConfigError) as err:
+        validate_experiment({"set_keys": ["decoder.steps"]})
+    assert err.value.problems[0].startswith("set_keys: unknown key; known keys: run, data,")
+    assert "set_keys," not in err.value.problems[0] and "source" not in err.value.problems[0]
+
+
 def test_cli_show_applies_overrides(tmp_path, capsys, toy_registries):
     exp = write(tmp_path / "e.toml", '[decoder]\nkind = "commit"\n')
     assert main(["config", "show", str(exp), "--set", "decoder.steps=5"]) == 0

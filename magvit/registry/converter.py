@@ -8,11 +8,13 @@ allowed is int -> float (`lr = 1` means 1.0). Unknown keys are rejected.
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn
 
 from magvit.errors import InvalidValue
 
@@ -36,12 +38,32 @@ def _strict(expected: type, *accepted: type):
     return hook
 
 
+def _tables_only(hook):
+    """`hook` for a table (an attrs class or a mapping), refusing any other TOML value first:
+    cattrs would read a number or an array as a table and fail with a Python message."""
+
+    def structure(value: Any, cl: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueTypeError(f"expected a table, got {toml_type(value)} {value!r}")
+        return hook(value, cl)
+
+    return structure
+
+
+def _is_mapping(cl: Any) -> bool:
+    return typing.get_origin(cl) is dict or cl is dict
+
+
 def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(int, _strict(int, int))
     conv.register_structure_hook(float, _strict(float, float, int))
     conv.register_structure_hook(str, _strict(str, str))
     conv.register_structure_hook(bool, _strict(bool, bool))
+    conv.register_structure_hook_factory(
+        attrs.has, lambda cl: _tables_only(make_dict_structure_fn(cl, conv)))
+    conv.register_structure_hook_factory(
+        _is_mapping, lambda cl: _tables_only(make_mapping_structure_fn(cl, conv)))
     return conv
 
 
@@ -68,7 +90,8 @@ def _describe(exc: BaseException, path: str) -> list[tuple[str, str]]:
     if isinstance(exc, Problems):
         return [(_join(path, p), m) for p, m in exc.problems]
     if isinstance(exc, ForbiddenExtraKeysError):
-        known = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        known = ([f.name for f in attrs.fields(exc.cl) if f.init and not f.metadata.get("internal")]
+                 if attrs.has(exc.cl) else [])
         out = []
         for key in sorted(exc.extra_fields):
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)

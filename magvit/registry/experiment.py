@@ -155,6 +155,8 @@ class Experiment:
     losses: dict[str, Any] = attrs.Factory(dict)
     eval: dict[str, Any] = attrs.Factory(dict)
     source: str = attrs.field(default="", metadata={"internal": True})
+    # The dotted keys the command line's --set gave (not read from TOML: init=False).
+    set_keys: tuple[str, ...] = attrs.field(default=(), init=False, eq=False, metadata={"internal": True})
 
 
 CONVERTER.register_structure_hook_func(lambda t: t == dict[str, TaskEntry], structure_task_mix)
@@ -173,21 +175,24 @@ def validate_experiment(
     try:
         exp = CONVERTER.structure(raw, Experiment)
     except BaseValidationError as exc:
-        pairs = problem_pairs(exc)
-        problems = [f"{p}: {m}{_set_origin(p, set_keys)}" for p, m in pairs]
-        if any(_set_origin(p, set_keys) for p, _ in pairs) and source:
-            source = f"{source} with its --set overrides"
-        raise ConfigError(problems, source) from None
-    exp.source = source or ""
+        raise config_error([f"{p}: {m}" for p, m in problem_pairs(exc)], source, set_keys) from None
+    exp.source, exp.set_keys = source or "", tuple(set_keys)
     return exp
 
 
-def _set_origin(path: str, set_keys: Iterable[str]) -> str:
-    """` (from --set KEY)` when `path` lies at or below a `--set` key, else empty."""
-    for key in set_keys:
-        if path == key or path.startswith(key + "."):
-            return f" (from --set {key})"
-    return ""
+def config_error(problems: list[str], source: str | None, set_keys: Iterable[str] = ()) -> ConfigError:
+    """`problems` (`dotted.path: message` lines) as one `ConfigError`: a problem at or below a
+    `--set` key ends with ` (from --set KEY)`, and then the header says the file was overridden."""
+    keys, out, overridden = tuple(set_keys), [], False
+    for line in problems:
+        path = line.partition(": ")[0]
+        origin = next((f" (from --set {key})" for key in keys
+                       if path == key or path.startswith(key + ".")), "")
+        out.append(line + origin)
+        overridden = overridden or bool(origin)
+    if source and overridden:
+        source = f"{source} with its --set overrides"
+    return ConfigError(out, source)
 
 
 def load_experiment(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
@@ -211,6 +216,7 @@ def experiment_dict(exp: Experiment) -> dict[str, Any]:
     """The fully resolved experiment as plain TOML-ready data (defaults filled in)."""
     data = CONVERTER.unstructure(exp)
     data.pop("source", None)
+    data.pop("set_keys", None)
     return _drop_none(data)
 
 

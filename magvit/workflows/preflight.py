@@ -14,7 +14,7 @@ from typing import Literal
 
 from magvit.errors import ConfigError, MagvitError
 from magvit.registry import registries
-from magvit.registry.experiment import Experiment
+from magvit.registry.experiment import Experiment, config_error
 from magvit.weights import is_default
 
 Stage = Literal["tokenizer", "transformer"]
@@ -190,4 +190,4 @@ def check_experiment(exp: Experiment, stage: Stage | None = None, *, files: bool
     """Raise `ConfigError` listing every problem of `experiment_problems`."""
     problems = experiment_problems(exp, stage, files=files, resuming=resuming)
     if problems:
-        raise ConfigError(problems, exp.source or None)
+        raise config_error(problems, exp.source or None, exp.set_keys)

@@ -89,11 +89,11 @@ def structure_component(value: Any, cls: type[Component], table_keys: tuple[str,
     if kind not in registry:
         raise Problems([("kind", registry.unknown_name_message(kind))])
     rest = {k: v for k, v in value.items() if k != "kind"}
-    factory = registry.get(kind)
+    schema = schema_of(registry.get(kind))
     try:
-        config = CONVERTER.structure(rest, schema_of(factory))
+        config = CONVERTER.structure(rest, schema)
     except BaseValidationError as exc:
-        raise Problems(with_table_keys(problem_pairs(exc), (*table_keys, "kind"))) from None
+        raise Problems(with_table_keys(problem_pairs(exc), (*table_keys, "kind"), schema)) from None
     except (TypeError, ValueError) as exc:  # a validator inside the plugin's schema
         raise Problems([("", str(exc))]) from None
     return cls(kind, config)

@@ -90,14 +90,8 @@ def _describe(exc: BaseException, path: str) -> list[tuple[str, str]]:
     if isinstance(exc, Problems):
         return [(_join(path, p), m) for p, m in exc.problems]
     if isinstance(exc, ForbiddenExtraKeysError):
-        known = ([f.name for f in attrs.fields(exc.cl) if f.init and not f.metadata.get("internal")]
-                 if attrs.has(exc.cl) else [])
-        out = []
-        for key in sorted(exc.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
-            out.append((_join(path, key), f"unknown key{hint}"))
-        return out
+        known = settable_keys(exc.cl)
+        return [(_join(path, key), unknown_key_message(key, known)) for key in sorted(exc.extra_fields)]
     if isinstance(exc, InvalidValue):
         return [(_join(path, exc.key), exc.message)]
     if isinstance(exc, KeyError) and exc.args:
@@ -125,18 +119,28 @@ def _walk(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
         out.extend(_describe(exc, path))
 
 
-def with_table_keys(problems: list[tuple[str, str]], keys: tuple[str, ...]) -> list[tuple[str, str]]:
-    """`problems` of a plugin's config, told about `keys` that the table holding it reads itself
-    (every component's `kind`, a task's `weight`): an unknown key at the table's top level is
-    matched against them too. Nested tables' keys are their own, so they are left as they are."""
+def settable_keys(cl: Any) -> list[str]:
+    """The keys a TOML table of attrs class `cl` may hold (no internal or init=False field)."""
+    if not attrs.has(cl):
+        return []
+    return [f.name for f in attrs.fields(cl) if f.init and not f.metadata.get("internal")]
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"unknown key; did you mean {close[0]!r}?" if close else f"unknown key; known keys: {', '.join(known)}"
+
+
+def with_table_keys(problems: list[tuple[str, str]], keys: tuple[str, ...], schema: Any) -> list[tuple[str, str]]:
+    """`problems` of a plugin's config (structured as `schema`), told about `keys` that the table
+    holding it reads itself (every component's `kind`, a task's `weight`): an unknown key at the
+    table's top level that matches none of the schema's keys is matched against them too. Nested
+    tables' keys are their own, so they are left as they are."""
     out = []
     for path, message in problems:
         top_level = path and "." not in path and "[" not in path
         if top_level and message.startswith("unknown key") and "did you mean" not in message:
-            close = difflib.get_close_matches(path, keys, n=1, cutoff=0.6)
-            known = [k for k in message.partition("; known keys: ")[2].split(", ") if k]
-            message = (f"unknown key; did you mean {close[0]!r}?" if close
-                       else f"unknown key; known keys: {', '.join([*keys, *known])}")
+            message = unknown_key_message(path, [*keys, *settable_keys(schema)])
         out.append((path, message))
     return out
 

@@ -185,6 +185,16 @@ def test_the_set_keys_are_not_a_toml_key_nor_written_out(tmp_path, toy_registrie
     assert "set_keys," not in err.value.problems[0] and "source" not in err.value.problems[0]
 
 
+def test_where_an_experiment_came_from_is_not_a_toml_key(tmp_path, toy_registries):
+    # `source` is set by the code that reads the file; a TOML key of that name was dropped unread
+    with pytest.raises(ConfigError) as err:
+        load_experiment(write(tmp_path / "e.toml", 'source = "elsewhere.toml"\n[decoder]\nkind = "commit"\n'))
+    assert err.value.problems == ["source: unknown key; known keys: run, data, tokenizer, transformer, tasks, "
+                                  "decoder, train, commit, losses, eval"]
+    loaded = load_experiment(write(tmp_path / "f.toml", '[decoder]\nkind = "commit"\n'))
+    assert loaded.source == str(tmp_path / "f.toml") and "source" not in experiment_dict(loaded)
+
+
 def test_cli_show_applies_overrides(tmp_path, capsys, toy_registries):
     exp = write(tmp_path / "e.toml", '[decoder]\nkind = "commit"\n')
     assert main(["config", "show", str(exp), "--set", "decoder.steps=5"]) == 0

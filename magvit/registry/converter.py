@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
-from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn
+from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn, override
 
 from magvit.errors import InvalidValue
 
@@ -54,14 +54,20 @@ def _is_mapping(cl: Any) -> bool:
     return typing.get_origin(cl) is dict or cl is dict
 
 
+def _fields_from_toml(cl: Any, conv: cattrs.Converter):
+    """The structure hook of attrs class `cl`: an internal field (set by the code that reads the
+    TOML, such as where it came from) is never read from it, so a TOML key of its name is unknown."""
+    internal = {f.name: override(omit=True) for f in attrs.fields(cl) if f.metadata.get("internal")}
+    return make_dict_structure_fn(cl, conv, **internal)
+
+
 def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(int, _strict(int, int))
     conv.register_structure_hook(float, _strict(float, float, int))
     conv.register_structure_hook(str, _strict(str, str))
     conv.register_structure_hook(bool, _strict(bool, bool))
-    conv.register_structure_hook_factory(
-        attrs.has, lambda cl: _tables_only(make_dict_structure_fn(cl, conv)))
+    conv.register_structure_hook_factory(attrs.has, lambda cl: _tables_only(_fields_from_toml(cl, conv)))
     conv.register_structure_hook_factory(
         _is_mapping, lambda cl: _tables_only(make_mapping_structure_fn(cl, conv)))
     return conv

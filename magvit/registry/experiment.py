@@ -171,7 +171,6 @@ def validate_experiment(
     """Structure `raw` into an `Experiment`, every problem at once. `set_keys` are the dotted
     keys the command line's `--set` gave: a problem at or below one of them says so, since the
     file named as the source does not contain it."""
-    raw = {k: v for k, v in raw.items() if k != "source"}
     try:
         exp = CONVERTER.structure(raw, Experiment)
     except BaseValidationError as exc:

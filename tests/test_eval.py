@@ -262,6 +262,11 @@ def test_class_accuracy_needs_a_classifier_that_fits_and_labelled_generation(tmp
     with pytest.raises(MagvitError, match=r"class accuracy needs a shape classifier for these clips.*"
                                           r"--shape-classifier FILE"):
         evaluate("default", tasks=["cg"], metrics=("class",), data=tmp_path, samples=2, progress=False)
+    # Asked of tasks none of which has a class, before any classifier is looked for (there is none here)
+    with pytest.raises(MagvitError) as err:
+        evaluate("default", tasks=["fp", "ipc"], metrics=("class",), data=tmp_path, samples=2, progress=False)
+    assert str(err.value) == ("class scores the class-conditional tasks (cg, cfp), and none of fp, ipc is one: "
+                              "add one to --tasks, or drop class from --metrics")
 
 
 def test_a_folds_progress_keeps_its_class_hits_for_resume(tmp_path):

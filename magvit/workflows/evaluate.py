@@ -235,6 +235,11 @@ def evaluate(
         raise MagvitError(f"the model was not trained for task(s) {', '.join(missing)}; it knows "
                           f"{', '.join(pipe.task_names)}")
     if "class" in metrics:
+        if not any(pipe.task(name).needs_class for name in names):
+            with_class = [name for name in pipe.task_names if pipe.task(name).needs_class]
+            raise MagvitError(f"class scores the class-conditional tasks ({', '.join(with_class) or 'none here'}), "
+                              f"and none of {', '.join(names)} is one: add one to --tasks, or drop class "
+                              "from --metrics")
         shape_classifier = _shape_classifier_for(pipe, shape_classifier, data)
     if protocol is not None:
         if tuple(pipe.clip_shape) != (protocol.frames, protocol.resolution, protocol.resolution):

@@ -185,6 +185,31 @@ def test_the_set_keys_are_not_a_toml_key_nor_written_out(tmp_path, toy_registrie
     assert "set_keys," not in err.value.problems[0] and "source" not in err.value.problems[0]
 
 
+def test_a_problem_whose_message_names_a_set_key_is_told_it_came_from_it():
+    from magvit.registry.experiment import config_error
+
+    err = config_error([
+        "train.warmup_steps: must be at most train.steps (1)",  # checked against the key set
+        "train.warmup_steps: above train.steps.",  # named at a sentence's end
+        "data.frames: checked against train.steps_total and my.train.steps",  # other keys that end or start alike
+        "tasks.fp.weight: bad",  # below a key set: the path says so
+    ], "e.toml", ["train.steps", "tasks.fp", "train.steps", "run"])
+    assert err.problems == [
+        "train.warmup_steps: must be at most train.steps (1) (from --set train.steps)",
+        "train.warmup_steps: above train.steps. (from --set train.steps)",
+        "data.frames: checked against train.steps_total and my.train.steps",
+        "tasks.fp.weight: bad (from --set tasks.fp)",
+    ]
+    assert err.source == "e.toml with its --set overrides"
+    both = config_error(["train.warmup_steps: must be at most train.steps (1)"], "e.toml",
+                        ["train.steps", "train.warmup_steps"])
+    assert both.problems == ["train.warmup_steps: must be at most train.steps (1) "
+                             "(from --set train.steps, --set train.warmup_steps)"]
+    # a one-word key is matched by path only: "run" in a sentence is not the [run] table
+    untouched = config_error(["tokenizer.checkpoint: train a run first"], "e.toml", ["run"])
+    assert untouched.problems == ["tokenizer.checkpoint: train a run first"] and untouched.source == "e.toml"
+
+
 def test_where_an_experiment_came_from_is_not_a_toml_key(tmp_path, toy_registries):
     # `source` is set by the code that reads the file; a TOML key of that name was dropped unread
     with pytest.raises(ConfigError) as err:

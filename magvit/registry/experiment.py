@@ -9,6 +9,7 @@ states only what it changes.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -181,14 +182,16 @@ def validate_experiment(
 
 def config_error(problems: list[str], source: str | None, set_keys: Iterable[str] = ()) -> ConfigError:
     """`problems` (`dotted.path: message` lines) as one `ConfigError`: a problem at or below a
-    `--set` key ends with ` (from --set KEY)`, and then the header says the file was overridden."""
-    keys, out, overridden = tuple(set_keys), [], False
+    `--set` key, or one whose message names the key (a value checked against another, such as
+    train.warmup_steps against train.steps), ends with ` (from --set KEY)`, and then the header
+    says the file was overridden."""
+    keys, out, overridden = tuple(dict.fromkeys(set_keys)), [], False
     for line in problems:
-        path = line.partition(": ")[0]
-        origin = next((f" (from --set {key})" for key in keys
-                       if path == key or path.startswith(key + ".")), "")
-        out.append(line + origin)
-        overridden = overridden or bool(origin)
+        path, _, message = line.partition(": ")
+        causes = [key for key in keys if path == key or path.startswith(key + ".")
+                  or "." in key and re.search(rf"(?<![\w.]){re.escape(key)}(?!\w|\.\w)", message)]
+        out.append(line + (f" (from {', '.join(f'--set {key}' for key in causes)})" if causes else ""))
+        overridden = overridden or bool(causes)
     if source and overridden:
         source = f"{source} with its --set overrides"
     return ConfigError(out, source)

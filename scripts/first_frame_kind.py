@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     count = args.train_clips + args.held_out
     clips = torch.stack([train[i]["video"] for i in range(count)])   # the CNNs train on the first train_clips
     kinds = torch.tensor([train[i]["label"] for i in range(count)])
-    out.update(kinds_kept(tok, fp, clips, kinds, config, args))
-    out.update(kinds_in_tokens(tok, fp, clips, kinds, config, args))
+    tokens = {"moving": encode(tok, clips), "padded": encode(tok, fp.condition(clips)[0])}  # each clip once
+    out.update(kinds_kept(tok, clips, tokens, kinds, config, args))
+    out.update(kinds_in_tokens(tok, tokens, kinds, config, args))
     for name, value in out.items():
         print(f"{name:<30} {value:8.3f}")
     return out
@@ -147,42 +148,47 @@ def directions(pipe: Pipeline, config, clips: int) -> dict[str, float]:
     return out
 
 
-def kinds_kept(tok: torch.nn.Module, fp, clips, kinds, config, args) -> dict[str, float]:
+def encode(tok: torch.nn.Module, clips: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """`(N, 3, T, H, W)` clips -> `(N, t, h, w)` their tokens, `batch` clips at a time."""
+    with torch.no_grad():
+        return torch.cat([tok.encode(clips[s:s + batch]) for s in range(0, len(clips), batch)])
+
+
+def kinds_kept(tok: torch.nn.Module, clips, tokens, kinds, config, args) -> dict[str, float]:
     """Part 2: the share of first frames whose kind a CNN trained on true ones still tells, on
-    round trips through `tok` (FP's padded clip is `fp.condition`'s)."""
+    round trips through `tok` of the held-out clips (`tokens`: every clip's, moving and FP's
+    padded clip)."""
     out: dict[str, float] = {}
     first = args.train_clips
     probe = kind_probe(clips[:first, :, 0], kinds[:first], config.num_classes, args.steps)
     held, held_kinds = clips[first:], kinds[first:]
+    moving, padded = tokens["moving"][first:], tokens["padded"][first:]     # (B, t, h, w)
     with torch.no_grad():
         score = lambda frames: float((probe(frames).argmax(1) == held_kinds).float().mean())  # noqa: E731
         decode = lambda tokens: tok.decode(tokens).float().clamp(0, 1)[:, :, 0]  # noqa: E731
-        tokens = tok.encode(held)                                   # (B, t, h, w)
-        padded_tokens = tok.encode(fp.condition(held)[0])
-        mixed = tokens.clone()
-        mixed[:, 0] = padded_tokens[:, 0]
+        mixed = moving.clone()
+        mixed[:, 0] = padded[:, 0]
         out["kind_true_frame"] = score(held[:, :, 0])
-        out["kind_moving_round_trip"] = score(decode(tokens))
-        out["kind_first_latent_repeated"] = score(decode(tokens[:, :1].expand_as(tokens).contiguous()))
-        out["kind_fp_padded_round_trip"] = score(decode(padded_tokens))
+        out["kind_moving_round_trip"] = score(decode(moving))
+        out["kind_first_latent_repeated"] = score(decode(moving[:, :1].expand_as(moving).contiguous()))
+        out["kind_fp_padded_round_trip"] = score(decode(padded))
         out["kind_padded_first_true_later"] = score(decode(mixed))
-        out["round_trip_psnr"] = float(psnr(tok.decode(tokens), held).mean())
+        out["round_trip_psnr"] = float(psnr(tok.decode(moving), held).mean())
     return out
 
 
-def first_latent_vectors(tok: torch.nn.Module, clips: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """`(N, 3, T, H, W)` clips -> `(N, D, h, w)` the code vectors of their first latent frame."""
+def first_latent_vectors(tok: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """`(N, t, h, w)` tokens -> `(N, D, h, w)` the code vectors of their first latent frame."""
     with torch.no_grad():
-        codes = torch.cat([tok.encode(clips[s:s + batch])[:, :1] for s in range(0, len(clips), batch)])
-        return tok.quantizer.lookup(codes).float()[:, :, 0]                # (N, D, 1, h, w) -> (N, D, h, w)
+        return tok.quantizer.lookup(tokens[:, :1]).float()[:, :, 0]       # (N, D, 1, h, w) -> (N, D, h, w)
 
 
-def kinds_in_tokens(tok: torch.nn.Module, fp, clips, kinds, config, args) -> dict[str, float]:
+def kinds_in_tokens(tok: torch.nn.Module, tokens, kinds, config, args) -> dict[str, float]:
     """Part 3: the share of held-out clips whose kind a CNN trained on the first latent frame's
     code vectors tells, for FP's padded clips and for the moving clips (each its own CNN)."""
     first, out = args.train_clips, {}
-    for name, video in (("padded", fp.condition(clips)[0]), ("moving", clips)):
-        vectors = first_latent_vectors(tok, video)
+    for name in ("padded", "moving"):
+        vectors = first_latent_vectors(tok, tokens[name])
         probe = kind_probe(vectors[:first], kinds[:first], config.num_classes, args.steps, stride=1)
         with torch.no_grad():
             found = probe(vectors[first:]).argmax(1)

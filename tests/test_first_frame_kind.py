@@ -81,7 +81,7 @@ def test_the_token_probe_reads_the_first_latent_frames_code_vectors(script, tmp_
     run = tokenizer_run(tmp_path / "tok", {"kind": "synthetic", "background": "flat", "eval_clips": 8})
     tok = load_tokenizer(checkpoint=str(run)).float()
     clips = torch.stack([SyntheticShapes(background="flat").make("eval")[i]["video"] for i in range(5)])
-    vectors = script.first_latent_vectors(tok, clips, batch=2)
+    vectors = script.first_latent_vectors(tok, script.encode(tok, clips, batch=2))
     codes = tok.encode(clips)                                                  # (5, t, h, w)
     assert vectors.shape == (5, tok.quantizer.dim, *codes.shape[2:])
     assert torch.equal(vectors, tok.quantizer.lookup(codes[:, :1]).float()[:, :, 0])

@@ -138,6 +138,17 @@ def test_resolved_config_round_trips_and_records_plugins(tmp_path, toy_registrie
     assert data["decoder"] == {"kind": "commit", "steps": 12, "temperature": 4.5, "schedule": "cosine"}
     data.pop("plugins"), data.pop("resolved")
     assert validate_experiment(data) == validate_experiment(experiment_dict(exp))
+    # the record reads back as the experiment it ran, as a file and as the base of another
+    loaded = load_experiment(path)
+    assert loaded.source == str(path)
+    loaded.source = exp.source
+    assert loaded == exp and load_experiment(path, ["decoder.steps=4"]).decoder.build().steps == 4
+    child = write(tmp_path / "child.toml", f'extends = "{path.as_posix()}"\n[decoder]\nsteps = 6\n')
+    assert load_experiment(child).decoder.build().steps == 6
+    # without the [resolved] table it is not a record: a [plugins] table is an unknown key
+    with pytest.raises(ConfigError) as err:
+        load_experiment(write(tmp_path / "p.toml", '[plugins]\ntoy = ""\n[decoder]\nkind = "commit"\n'))
+    assert err.value.problems[0].startswith("plugins: unknown key; known keys: run, data,")
 
 
 def test_cli_validate_prints_every_problem_and_exits_2(tmp_path, capsys, toy_registries):

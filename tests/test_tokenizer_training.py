@@ -272,3 +272,19 @@ def test_four_accumulated_batches_of_two_give_the_update_of_one_batch_of_eight(t
     worst = max((runs["b8"][n] - runs["b2x4"][n]).abs().max().item() for n in runs["b8"])
     assert worst < 1e-6, f"weights differ by {worst:.2e} after 3 steps"
     assert max((runs["b8"][n] - runs["b2"][n]).abs().max().item() for n in runs["b8"]) > 1e-4
+
+
+def test_a_runs_resolved_config_trained_again_repeats_the_run(tmp_path):
+    """`config.resolved.toml` is an experiment: training it again (same seed) gives the same weights."""
+    from magvit.cli.main import main
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["--threads", "1", "train", "tokenizer", "tiny-tokenizer", "--output-dir", str(first),
+                 "--set", "train.steps=2", "--set", "train.warmup_steps=0", "--set", "data.train_clips=4",
+                 "--set", "data.eval_clips=4"]) == 0
+    assert main(["--threads", "1", "train", "tokenizer", str(first / "config.resolved.toml"),
+                 "--output-dir", str(again)]) == 0
+    weights = load_checkpoint(first).weights["model"]
+    repeated = load_checkpoint(again).weights["model"]
+    assert weights.keys() == repeated.keys() and len(weights) > 10
+    assert all(torch.equal(weights[k], repeated[k]) for k in weights)

@@ -197,11 +197,20 @@ def config_error(problems: list[str], source: str | None, set_keys: Iterable[str
     return ConfigError(out, source)
 
 
+def without_run_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` less the tables `write_resolved_config` adds to a run's experiment (`[plugins]`,
+    `[resolved]`), so a run's `config.resolved.toml` reads back as the experiment it ran. Only a
+    file with a `[resolved]` table is such a record: elsewhere `plugins` stays an unknown key."""
+    if not isinstance(raw.get("resolved"), dict):
+        return raw
+    return {key: value for key, value in raw.items() if key not in ("plugins", "resolved")}
+
+
 def load_experiment(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
     """Read, merge `extends`, apply `--set` overrides, then validate."""
     overrides = list(overrides)
     path = find_experiment(name_or_path)
-    raw = apply_overrides(load_raw(path), overrides)
+    raw = apply_overrides(without_run_record(load_raw(path)), overrides)
     set_keys = [item.partition("=")[0].strip() for item in overrides]
     return validate_experiment(raw, str(path), set_keys)
 

@@ -34,6 +34,7 @@ from magvit.registry.experiment import (
     TransformerComponent,
     experiment_toml,
     validate_experiment,
+    without_run_record,
 )
 from magvit.registry.toml_files import read_toml
 from magvit.weights import resolve_model_path
@@ -185,9 +186,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     """
     path, record = read_bundle_record(path)
     _read_text(path, CONFIG_FILE)  # a clear message when it is missing
-    raw = read_toml(path / CONFIG_FILE)
-    raw.pop("plugins", None)
-    raw.pop("resolved", None)
+    raw = without_run_record(read_toml(path / CONFIG_FILE))
     experiment = validate_experiment(raw, str(path / CONFIG_FILE))
     transformer = _component(record["transformer"], TransformerComponent, "transformer", path).build()
     tokenizer = _component(record["tokenizer"], TokenizerComponent, "tokenizer", path).build()

@@ -181,6 +181,37 @@ def test_roundtrip_is_the_tokenizers_own_in_batches(pipe):
         pipe.roundtrip(torch.rand(3, 8, 32, 32))
 
 
+def test_pixels_are_floats_in_the_unit_range_or_uint8(pipe):
+    clip = random_clip(2, seed=5)
+    as_uint8 = (clip * 255).round().to(torch.uint8)
+    expect = pipe.generate("fp", as_uint8.float() / 255, seed=2)
+    assert torch.equal(pipe.generate("fp", as_uint8, seed=2).tokens, expect.tokens)  # uint8 is read as 0-255
+    assert torch.equal(pipe.roundtrip(as_uint8), pipe.roundtrip(as_uint8.float() / 255))
+    # within one 8-bit level of the range: clamped, as a resampled clip's overshoot
+    nudged = clip.clone()
+    nudged[0, 0, 0, 0, 0], nudged[1, 0, 0, 0, 0] = 1.003, -0.003
+    clamped = nudged.clamp(0, 1)
+    assert torch.equal(pipe.generate("fp", nudged, seed=2).tokens, pipe.generate("fp", clamped, seed=2).tokens)
+    span = lambda x: f"got values from {float(x.min()):.4g} to {float(x.max()):.4g}"  # noqa: E731
+    for bad, words in (
+        (clip * 255, f"expected pixels in [0, 1], {span(clip * 255)}; 0-255 values: divide by 255"),
+        (clip * 1.5 - 0.25, f"expected pixels in [0, 1], {span(clip * 1.5 - 0.25)}"),
+        (clip.long(), "expected float pixels in [0, 1] (or uint8 in 0-255), got a torch.int64 tensor"),
+        (clip.bool(), "got a torch.bool tensor"),
+        (clip.tolist(), "expected a video file or a tensor of pixels, got list"),
+    ):
+        with pytest.raises(MagvitError, match=re.escape(words)):
+            pipe.generate("fp", bad)
+    with pytest.raises(MagvitError, match=re.escape(span(clip * 1.5 - 0.25)) + "$"):  # no 0-255 hint below 2
+        pipe.generate("fp", clip * 1.5 - 0.25)
+    broken = clip.clone()
+    broken[0, 1, 2, 3, 4], broken[1, 0, 0, 0, 0] = float("nan"), float("-inf")
+    for call in (lambda: pipe.generate("fp", broken), lambda: pipe.roundtrip(broken)):
+        with pytest.raises(MagvitError, match=re.escape("the clips hold 2 NaN or infinite pixel value(s); give "
+                                                        "finite pixels in [0, 1]")):
+            call()
+
+
 def test_pasted_puts_back_the_condition_pixels_and_nothing_else(pipe):
     result = pipe.generate("opv", random_clip(2, seed=4), seed=0)
     pasted, given = result.pasted(), result.pixel_mask

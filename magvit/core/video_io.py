@@ -277,6 +277,32 @@ def write_image(path: str | Path, image: torch.Tensor) -> Path:
     return path
 
 
+# How far a float pixel may stray outside [0, 1] (one 8-bit level: resampling overshoot) before
+# it is taken for a mistake, such as 0-255 values in a float tensor; those within it are clamped.
+PIXEL_SLACK = 1 / 255
+
+
+def pixels_in_unit_range(video: torch.Tensor) -> torch.Tensor:
+    """`video` as float32 pixels in [0, 1]: uint8 is read as 0-255; another integer type, a NaN or
+    an infinity, or a float beyond [0, 1] by more than `PIXEL_SLACK` is refused, naming it."""
+    if not isinstance(video, torch.Tensor):
+        raise MagvitError(f"expected a video file or a tensor of pixels, got {type(video).__name__}")
+    if video.dtype == torch.uint8:
+        return video.float() / 255
+    if not video.is_floating_point():
+        raise MagvitError(f"expected float pixels in [0, 1] (or uint8 in 0-255), got a {video.dtype} tensor")
+    video = video.float()
+    bad = int((~torch.isfinite(video)).sum())
+    if bad:
+        raise MagvitError(f"the clips hold {bad} NaN or infinite pixel value(s); give finite pixels in [0, 1]")
+    if video.numel():
+        low, high = (float(v) for v in torch.aminmax(video))
+        if low < -PIXEL_SLACK or high > 1 + PIXEL_SLACK:
+            hint = "; 0-255 values: divide by 255" if high > 2 else ""
+            raise MagvitError(f"expected pixels in [0, 1], got values from {low:.4g} to {high:.4g}{hint}")
+    return video.clamp(0, 1)
+
+
 def _to_uint8(tensor: torch.Tensor, layout: str, ndim: int) -> torch.Tensor:
     if tensor.ndim != ndim or tensor.shape[0] != 3:
         raise MagvitError(f"expected a tensor of shape {layout} in [0, 1], got {tuple(tensor.shape)}")

@@ -39,7 +39,7 @@ from magvit.core.training.precision import (
     resolve_inference_precision,
     weights_in_precision,
 )
-from magvit.core.video_io import read_video
+from magvit.core.video_io import pixels_in_unit_range, read_video
 from magvit.errors import MagvitError
 from magvit.registry import registries
 from magvit.workflows.generation_batch import ClipMemory, auto_batch_size, clip_memory
@@ -421,7 +421,7 @@ class Pipeline:
     def _video_batch(self, video: str | Path | torch.Tensor) -> torch.Tensor:
         if isinstance(video, (str, Path)):
             video = self.load_video(video)
-        video = video.to(self.device, torch.float32)
+        video = pixels_in_unit_range(video).to(self.device)
         if video.dim() == 4:
             video = video.unsqueeze(0)
         if video.dim() != 5 or tuple(video.shape[1:]) != (3, *self.clip_shape) or video.shape[0] == 0:

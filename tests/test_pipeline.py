@@ -181,6 +181,22 @@ def test_roundtrip_is_the_tokenizers_own_in_batches(pipe):
         pipe.roundtrip(torch.rand(3, 8, 32, 32))
 
 
+def test_seeds_and_sample_counts_are_whole_numbers_in_range(pipe):
+    import numpy as np
+
+    clip = random_clip()
+    assert torch.equal(pipe.generate("fp", clip, seed=np.int64(7)).tokens, pipe.generate("fp", clip, seed=7).tokens)
+    assert pipe.generate("fp", clip, seed=-1).video.shape == (1, 3, *CLIP)  # torch takes negative seeds too
+    for bad in (1.5, True, "3", 2**64, -2**63 - 1):
+        with pytest.raises(MagvitError, match=re.escape(f"seed must be a whole number from -2**63 to 2**64 - 1, "
+                                                        f"got {bad!r}")):
+            pipe.generate("fp", clip, seed=bad)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(MagvitError, match=re.escape(f"samples must be a whole number of at least 1 (results "
+                                                        f"per input clip or label), got {bad!r}")):
+            pipe.generate("fp", clip, samples=bad)
+
+
 def test_pixels_are_floats_in_the_unit_range_or_uint8(pipe):
     clip = random_clip(2, seed=5)
     as_uint8 = (clip * 255).round().to(torch.uint8)

@@ -20,6 +20,13 @@ def whole_number(value: Any, name: str, minimum: int, meaning: str) -> int:
     return value
 
 
+def seed_number(value: Any) -> int:
+    """`value` when it is a whole number (not a bool) that a torch generator takes: a 64-bit seed."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not -2**63 <= value < 2**64:
+        raise MagvitError(f"seed must be a whole number from -2**63 to 2**64 - 1, got {value!r}")
+    return int(value)
+
+
 def non_negative_number(value: Any, name: str, meaning: str) -> float:
     """`value` as a float when it is a finite int or float (not a bool) of at least 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

@@ -43,7 +43,12 @@ from magvit.core.video_io import pixels_in_unit_range, read_video
 from magvit.errors import MagvitError
 from magvit.registry import registries
 from magvit.workflows.generation_batch import ClipMemory, auto_batch_size, clip_memory
-from magvit.workflows.generation_inputs import class_labels, non_negative_number, whole_number
+from magvit.workflows.generation_inputs import (
+    class_labels,
+    non_negative_number,
+    seed_number,
+    whole_number,
+)
 from magvit.workflows.generation_result import Result
 
 Labels = int | Sequence[int] | torch.Tensor | None
@@ -319,6 +324,8 @@ class Pipeline:
         the recorded number to repeat a call exactly.
         """
         task_obj = self.task(task)
+        seed = seed_number(seed)
+        whole_number(samples, "samples", 1, "results per input clip or label")
         refine = self.refine_steps if refine_steps is None else self._refine_steps(refine_steps)
         refine = refine if task_obj.has_condition else 0
         per_class = self.class_search if class_search is None else self._class_search(class_search)

@@ -61,3 +61,17 @@ def test_run_ddp_gathers_results_and_reports_failures():
     assert run_ddp(rank_mean, 2) == [(1.5, 0, 2), (1.5, 1, 2)]
     with pytest.raises(RuntimeError, match="(?s)rank1.*ValueError: rank one is unwell"):
         run_ddp(fail_on_rank_one, 2)
+
+
+def test_a_device_torch_does_not_know_is_named_with_the_choices():
+    from magvit.core.training.distributed import resolve_device
+    from magvit.errors import MagvitError
+    from magvit.pipeline import Pipeline
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "cpu:x", 3.5):
+        with pytest.raises(MagvitError, match=f"unknown device {bad!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'"):
+            resolve_device(bad)
+    with pytest.raises(MagvitError, match="unknown device 'tpu'"):  # before any weights are read
+        Pipeline.from_checkpoint("default", device="tpu")

@@ -43,7 +43,10 @@ def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.dev
     """`"auto"` picks CUDA when there is one; a bare `"cuda"` means this process's GPU."""
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise MagvitError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise MagvitError("run.device is 'cuda' but torch sees no CUDA device; use 'cpu' or 'auto'")

@@ -57,3 +57,20 @@ def test_plot_errors(tmp_path, capsys, args, words):
     argv = [a.replace("{run}", str(run)).replace("{missing}", str(tmp_path / "none")) for a in args]
     assert main(["plot", *argv, "--output", str(tmp_path / "x.png")]) == 2
     assert words in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_the_output_must_be_an_image_file_and_no_input_is_touched(tmp_path, capsys):
+    run = fake_run(tmp_path / "r", 0.1)
+    metrics = (run / "metrics.jsonl").read_bytes()
+    for output, words in ((run / "metrics.jsonl", "cannot draw an image with suffix '.jsonl'; use one of .png, .svg, "
+                                                  ".pdf"),
+                          (tmp_path / "curves", "cannot draw an image with suffix '(none)'"),
+                          (run, "cannot draw an image with suffix '(none)'")):
+        assert main(["plot", str(run), "--output", str(output)]) == 2
+        assert f"{output}: {words}" in capsys.readouterr().err
+    (tmp_path / "d.png").mkdir()
+    assert main(["plot", str(run), "--output", str(tmp_path / "d.png")]) == 2
+    assert f"{tmp_path / 'd.png'} is a folder; give a file name such as" in capsys.readouterr().err
+    assert (run / "metrics.jsonl").read_bytes() == metrics
+    assert main(["plot", str(run), "--output", str(tmp_path / "c.SVG")]) == 0
+    assert (tmp_path / "c.SVG").read_text().lstrip().startswith("<?xml")

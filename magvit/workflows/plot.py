@@ -13,6 +13,7 @@ from magvit.core.training.loggers import METRICS_FILE, read_metrics
 from magvit.errors import MagvitError
 
 SKIP = {"step", "split", "elapsed_s"}
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def series(run_dir: Path, split: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -44,6 +45,12 @@ def plot_runs(runs: Sequence[str | Path], output: str | Path, *, metrics: Sequen
         raise MagvitError("magvit plot needs matplotlib: pip install 'magvit[plot]'")
     if not 0 <= smoothing < 1:
         raise MagvitError(f"--smooth must be in [0, 1), got {smoothing}")
+    output = Path(output)
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise MagvitError(f"{output}: cannot draw an image with suffix {output.suffix or '(none)'!r}; use one of "
+                          f"{', '.join(IMAGE_SUFFIXES)}")
+    if output.is_dir():
+        raise MagvitError(f"{output} is a folder; give a file name such as {output / 'curves.png'}")
     data = {}
     for run in map(Path, runs):
         if not (run / METRICS_FILE).is_file():
@@ -81,8 +88,7 @@ def plot_runs(runs: Sequence[str | Path], output: str | Path, *, metrics: Sequen
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     figure.tight_layout()
-    output = Path(output)
     with atomic_output(output) as tmp:
-        figure.savefig(tmp, dpi=110, format=output.suffix.lstrip(".") or "png")
+        figure.savefig(tmp, dpi=110, format=output.suffix.lower().lstrip("."))
     plt.close(figure)
     return output

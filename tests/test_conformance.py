@@ -86,6 +86,33 @@ def test_registered_plugin_conforms(kind, name, files):
     check_registered(kind, name, **config)
 
 
+def _number_fields(schema) -> list[str]:
+    """The int and float fields (None allowed) a TOML table of `schema` may set."""
+    numeric = {"int", "float", "int | None", "float | None"}
+    return [f.name for f in attrs.fields(schema)
+            if f.init and (f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))) in numeric]
+
+
+def test_every_number_a_builtin_config_takes_is_checked():
+    """A number no built-in component can use (a negative width, dropout 1.5, a NaN weight)
+    fails validation under its dotted path, not later inside torch: every int or float field of
+    a built-in schema has a validator."""
+    unchecked, seen = [], 0
+    for kind in KINDS:
+        for entry in magvit.registries()[kind].entries():
+            if entry.plugin.distribution != "magvit":
+                continue
+            schema = getattr(entry.factory, "Config", None)
+            schema = entry.factory if attrs.has(entry.factory) else schema
+            if schema is None or not attrs.has(schema):
+                continue
+            fields = {f.name: f for f in attrs.fields(schema)}
+            seen += len(_number_fields(schema))
+            unchecked += [f"{kind}.{entry.name}.{name}" for name in _number_fields(schema)
+                          if fields[name].validator is None]
+    assert seen > 40 and unchecked == []
+
+
 @pytest.mark.parametrize("padding", ["edge", "interpolate", "zero"])
 @pytest.mark.parametrize("task", ["fp", "fi", "opc", "ipc", "ipd"])
 def test_every_padding_fits_every_kind_of_region(task, padding):

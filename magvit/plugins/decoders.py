@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import attrs
 import torch
 
-from magvit.api import ScheduleComponent, as_component, at_least, hookimpl
+from magvit.api import ScheduleComponent, as_component, at_least, finite, hookimpl
 from magvit.core.decoding import autoregressive_decode, commit_decode, maskgit_decode
 
 
@@ -35,7 +35,7 @@ class _Sampling:
     """Keys every built-in decoder takes."""
 
     top_k: int = attrs.field(default=0, validator=at_least(0))
-    guidance_scale: float = 0.0
+    guidance_scale: float = attrs.field(default=0.0, validator=finite)  # negative: away from the class
     codebook_size: int = attrs.field(default=1024, validator=at_least(1))
     mask_id: int | None = attrs.field(default=None, validator=_mask_id_above_codebook)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magvit.api import MagvitError, hookimpl
+from magvit.api import MagvitError, at_least, hookimpl
 from magvit.core.features import C3D, InceptionI3d
 from magvit.core.features.weights import check_weights_file, read_state_or_script
 
@@ -92,7 +92,7 @@ class I3DFeatures(nn.Module):
 @attrs.define(kw_only=True)
 class C3DConfig:
     weights: str = ""  # a state dict with the common PyTorch C3D keys (conv1 ... fc8)
-    num_classes: int = 101
+    num_classes: int = attrs.field(default=101, validator=at_least(2))
     # per-channel values subtracted after scaling to [0, 255], in the weights' channel order
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     allow_unverified: bool = False

@@ -11,23 +11,24 @@ from typing import Literal
 
 import attrs
 
-from magvit.api import AttentionComponent, default_component, hookimpl
+from magvit.api import AttentionComponent, at_least, default_component, hookimpl, in_range
 from magvit.core.transformer import PRESETS, Bert, BertConfig
 
 
 @attrs.define(kw_only=True)
 class BertPluginConfig:
     preset: Literal["tiny", "B", "L", "H"] = "B"
-    num_layers: int | None = None
-    hidden: int | None = None
-    mlp: int | None = None
-    heads: int | None = None
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
+    # overrides of the preset's sizes (None: the preset's)
+    num_layers: int | None = attrs.field(default=None, validator=at_least(1))
+    hidden: int | None = attrs.field(default=None, validator=at_least(1))
+    mlp: int | None = attrs.field(default=None, validator=at_least(1))
+    heads: int | None = attrs.field(default=None, validator=at_least(1))
+    dropout: float = attrs.field(default=0.1, validator=in_range(0.0, 1.0, high_open=True))
+    attention_dropout: float = attrs.field(default=0.1, validator=in_range(0.0, 1.0, high_open=True))
     attention: AttentionComponent = default_component("attentions", "sdpa")
-    vocab_size: int = 1137
-    num_positions: int = 1026
-    codebook_size: int = 1024
+    vocab_size: int = attrs.field(default=1137, validator=at_least(2))
+    num_positions: int = attrs.field(default=1026, validator=at_least(1))
+    codebook_size: int = attrs.field(default=1024, validator=at_least(1))
     # MAGVIT-v2's factorised head for large codebooks, e.g. [512, 512] for 2^18 codes: one
     # output per digit (1024) instead of per code (262,144); product = the codebook size
     codebook_factors: tuple[int, ...] = ()

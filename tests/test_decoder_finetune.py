@@ -89,9 +89,9 @@ def test_codes_from_a_tokenizer_of_another_shape_or_nowhere_is_refused(finished,
     with pytest.raises(MagvitError, match=r"tokenizer.codes_from: '\S+nope' does not exist; give the "
                                           "stage-1 run directory whose tokens to keep"):
         train(nowhere, tmp_path / "run")
-    with pytest.raises(MagvitError, match="decoder_channels must be at least 1, got 0"):
+    with pytest.raises(MagvitError, match="tokenizer.decoder_channels: must be >= 1, got 0"):
         experiment(tokenizer={"decoder_channels": 0}).tokenizer.build()
-    with pytest.raises(MagvitError, match="decoder_res_blocks must be at least 1, got 0"):
+    with pytest.raises(MagvitError, match="tokenizer.decoder_res_blocks: must be >= 1, got 0"):
         experiment(tokenizer={"decoder_res_blocks": 0}).tokenizer.build()
 
 

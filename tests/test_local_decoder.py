@@ -161,5 +161,5 @@ def test_decoder_context_widens_the_reach_by_whole_tokens():
     check_tokenizer(tokenizer)
     with pytest.raises(MagvitError, match="decoder_context applies to a local decoder"):
         _tokenizer(decoder_context=1)
-    with pytest.raises(MagvitError, match="decoder_context must be at least 0, got -1"):
+    with pytest.raises(MagvitError, match="decoder_context: must be >= 0, got -1"):
         _tokenizer(decoder_local=True, decoder_context=-1)

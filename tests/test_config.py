@@ -90,6 +90,37 @@ def test_extends_deep_merges_bases_in_order(tmp_path, toy_registries):
     assert (exp.decoder.config.steps, exp.decoder.config.temperature) == (12, 2.0)
 
 
+def test_a_table_that_names_another_kind_replaces_the_base_table(tmp_path):
+    """The base's keys were the old plugin's config: switching `data.kind` in an experiment that
+    extends another (or with --set) must not leave them for the new plugin to refuse."""
+    base = {"data": {"kind": "synthetic", "train_clips": 64, "palette": 4},
+            "tasks": {"fp": {"padding": {"kind": "edge"}, "weight": 2.0}}}
+    write(tmp_path / "base.toml", 'extends = []\n[data]\nkind = "synthetic"\ntrain_clips = 64\npalette = 4\n'
+          '[tasks.fp]\nweight = 2.0\npadding = {kind = "edge"}\n')
+    write(tmp_path / "exp.toml", 'extends = ["base.toml"]\n[data]\nkind = "video_folder"\npath = "v"\n'
+          '[tasks.fp.padding]\nkind = "zero"\n[tasks.fp]\ncond_frames = 2\n')
+    from magvit.registry.toml_files import load_raw
+
+    raw = load_raw(tmp_path / "exp.toml")
+    assert raw["data"] == {"kind": "video_folder", "path": "v"}
+    assert raw["tasks"]["fp"] == {"weight": 2.0, "cond_frames": 2, "padding": {"kind": "zero"}}
+    # the same kind merges as before
+    write(tmp_path / "same.toml", 'extends = ["base.toml"]\n[data]\nkind = "synthetic"\npalette = 2\n')
+    assert load_raw(tmp_path / "same.toml")["data"] == {"kind": "synthetic", "train_clips": 64, "palette": 2}
+    # --set: keys given by --set stay, whichever order they come in; the files' keys go
+    fixed = apply_overrides(base, ["data.path=v", "data.kind=video_folder", "data.frames=4"])
+    assert fixed["data"] == {"kind": "video_folder", "path": "v", "frames": 4}
+    assert apply_overrides(base, ["data.kind=synthetic"])["data"] == base["data"]
+    assert base["data"]["train_clips"] == 64  # the input is not modified
+
+
+def test_a_missing_key_of_a_plugin_is_named_once(tmp_path):
+    exp = write(tmp_path / "exp.toml", 'extends = ["tiny"]\n[data]\nkind = "video_folder"\n')
+    with pytest.raises(ConfigError) as err:
+        load_experiment(exp)
+    assert err.value.problems == ["data.path: required key is missing"]
+
+
 def test_extends_cycle_is_an_error(tmp_path):
     write(tmp_path / "a.toml", 'extends = ["b.toml"]\n')
     write(tmp_path / "b.toml", 'extends = ["a.toml"]\n')

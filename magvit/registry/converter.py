@@ -109,7 +109,10 @@ def _walk(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
     if isinstance(exc, ClassValidationError):
         with_notes, without = exc.group_exceptions()
         for sub, note in with_notes:
-            _walk(sub, _join(path, note.name), out)
+            if isinstance(sub, KeyError):  # a missing field: the note already names it
+                out.append((_join(path, note.name), "required key is missing"))
+            else:
+                _walk(sub, _join(path, note.name), out)
         for sub in without:
             _walk(sub, path, out)
     elif isinstance(exc, IterableValidationError):

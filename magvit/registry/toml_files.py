@@ -75,14 +75,20 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def deep_merge(base: dict, override: dict) -> dict:
-    """`override` on top of `base`; tables merge key by key, anything else replaces."""
+    """`override` on top of `base`; tables merge key by key, anything else replaces. A component
+    table that names another `kind` than the base's replaces it: the base's other keys were
+    that plugin's config, not the new one's."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not _other_kind(out[key], value):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _other_kind(base: dict, override: dict) -> bool:
+    return "kind" in base and "kind" in override and base["kind"] != override["kind"]
 
 
 def load_raw(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def parse_value(text: str) -> Any:
 
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     out = copy.deepcopy(raw)
-    problems = []
+    problems, given = [], set()  # given: the dotted keys set so far
     for item in overrides:
         key, sep, text = item.partition("=")
         key = key.strip()
@@ -143,7 +149,13 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
                 break
             node = nxt
         else:
+            if parts[-1] == "kind" and node.get("kind", value) != value:
+                # another plugin: the table's keys from files were the old one's config
+                table = ".".join(parts[:-1])
+                for name in [n for n in node if f"{table}.{n}" not in given]:
+                    del node[name]
             node[parts[-1]] = value
+            given.add(key)
     if problems:
         raise ConfigError(problems, "command-line overrides")
     return out

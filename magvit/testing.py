@@ -5,7 +5,8 @@
         check_task(MyTask())
 
 `check_registered(kind, name, **config)` builds a registered plugin (default config unless
-given) and runs the check for its kind; magvit's own suite runs it over every registered name.
+given), checks its declared config's numbers (`check_config`) and runs the check for its kind;
+magvit's own suite runs it over every registered name.
 Each check raises `AssertionError` naming the plugin and the broken rule. The checks use tiny
 inputs: a tokenizer or transformer is best checked at a small preset (`preset="tiny"`).
 """
@@ -13,8 +14,11 @@ inputs: a tokenizer or transformer is best checked at a small preset (`preset="t
 from __future__ import annotations
 
 import math
+import types
+import typing
 from typing import Any
 
+import attrs
 import torch
 from torch import nn
 
@@ -405,6 +409,52 @@ def check_feature_extractor(extractor, *, clip: tuple[int, int, int] = (16, 64, 
     _require(not features.requires_grad, who, "features must not carry gradients (evaluation only)")
 
 
+def _number_kind(field) -> str | None:
+    """'int' or 'float' for a field typed int, float or either with None; else None."""
+    tp = field.type
+    if isinstance(tp, str):  # an annotation attrs could not resolve
+        return {"int": "int", "float": "float", "int | None": "int", "float | None": "float"}.get(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0] if len(args) == 1 else None
+    return {int: "int", float: "float"}.get(tp)
+
+
+def check_config(factory, *, who: str = "config", **config: Any) -> list[str]:
+    """A component's declared config (an attrs class, or its `Config`) validates every number
+    it takes: each int and float field has a validator, and each float field refuses NaN
+    through the same path a TOML value takes, with the field's dotted name in the message.
+    `config` fills the fields that have no default. Returns the number fields it checked.
+
+    A component whose config is read from its signature cannot range-check a number: declare
+    an attrs class with `attrs.field(validator=...)` (`magvit.api` has the validators)."""
+    from magvit.errors import ConfigError
+    from magvit.registry.schema import schema_of, validate
+
+    declared = attrs.has(factory) or attrs.has(getattr(factory, "Config", None) or object)
+    _require(declared, who, "declare the config as an attrs class (or a nested `Config`) so its "
+             "numbers can carry validators; a plain signature checks types only")
+    schema = schema_of(factory)
+    try:
+        attrs.resolve_types(schema)
+    except Exception:  # annotations naming what the module cannot import: read them as text
+        pass
+    validate(factory, config, path=who)  # the given config (defaults elsewhere) is valid
+    numbers = {f.name: _number_kind(f) for f in attrs.fields(schema) if f.init and _number_kind(f)}
+    unchecked = [name for name in numbers if attrs.fields_dict(schema)[name].validator is None]
+    _require(not unchecked, who, f"number fields without a validator: {', '.join(unchecked)} (a negative "
+             "size or a NaN weight would reach the component unchecked)")
+    for name in (n for n, kind in numbers.items() if kind == "float"):
+        try:
+            validate(factory, {**config, name: math.nan}, path=who)
+        except ConfigError as exc:
+            _require(f"{who}.{name}" in str(exc), who, f"{name} = nan was refused without naming "
+                     f"{who}.{name}: {exc}")
+            continue
+        raise AssertionError(f"{who}: {name} = nan passed its validator")
+    return list(numbers)
+
+
 def _raises(error: type[BaseException], call, who: str, rule: str) -> None:
     try:
         call()
@@ -438,8 +488,11 @@ def check_registered(kind: str, name: str, **config: Any) -> None:
     from magvit.registry import registries
 
     registry = registries()[kind]
-    component = registry.create(name, **config)
+    factory = registry.get(name)
     who = f"{kind}.{name}"
+    if attrs.has(factory) or attrs.has(getattr(factory, "Config", None) or object):
+        check_config(factory, who=who, **config)
+    component = registry.create(name, **config)
     if kind == "transformers":
         from magvit.registry.schema import validate
 

@@ -62,8 +62,10 @@ SHAPE_SETS = {
 
 
 def _positive(_instance, attribute, value):
-    if value <= 0:
+    if not value > 0:  # NaN too
         raise InvalidValue(attribute.name, f"must be positive, got {value}")
+    if not math.isfinite(value):
+        raise InvalidValue(attribute.name, f"must be finite, got {value}")
 
 
 def _class_count(_instance, attribute, value):

@@ -109,6 +109,10 @@ def test_config_errors_name_the_field():
         regs.datasets.create("synthetic", max_shapes=1)
     with pytest.raises(ConfigError, match="frames: must be positive, got 0"):
         regs.datasets.create("synthetic", frames=0)
+    with pytest.raises(ConfigError, match="speed: must be positive, got nan"):
+        regs.datasets.create("synthetic", speed=float("nan"))
+    with pytest.raises(ConfigError, match="edge: must be finite, got inf"):
+        regs.datasets.create("synthetic", edge=float("inf"))
     with pytest.raises(MagvitError, match="unknown split 'test'.*'train' or 'eval'"):
         SyntheticShapes().make("test")
 

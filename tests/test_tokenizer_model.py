@@ -92,6 +92,11 @@ def test_bad_clip_and_token_errors_name_the_fix():
         model.encode(torch.rand(1, 3, 7, 32, 32))
     with pytest.raises(MagvitError, match=r"token ids must be in \[0, 512\)"):
         model.decode(torch.full((1, 4, 8, 8), 512))
+    for dtype in (torch.float32, torch.bfloat16, torch.bool):
+        with pytest.raises(MagvitError, match=f"token ids must be integers \\(encode gives int64\\), got {dtype}"):
+            model.decode(torch.ones((1, 4, 8, 8), dtype=dtype))
+    ids = torch.randint(0, 512, (1, 4, 8, 8), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.decode(ids.int()), model.decode(ids))  # int32 ids are ids
     with pytest.raises(MagvitError, match="unknown preset 'XL'; choose one of B, L, B64, tiny"):
         magvit.registries().tokenizers.create("vq3d", preset="XL")
     with pytest.raises(MagvitError, match="temporal_downsample has 1 entries"):

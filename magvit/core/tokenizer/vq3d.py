@@ -118,6 +118,9 @@ class VQ3D(nn.Module):
         """`(B, t, h, w)` codes -> video in [0, 1]."""
         if tokens.dim() != 4:
             raise MagvitError(f"expected tokens of shape (B, t, h, w), got {tuple(tokens.shape)}")
+        if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
+            raise MagvitError(f"token ids must be integers (encode gives int64), got {tokens.dtype}; "
+                              "a float id would be truncated to another code")
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.codebook_size):
             raise MagvitError(
                 f"token ids must be in [0, {self.codebook_size}) for this codebook; got "

@@ -13,6 +13,7 @@ from generation_fixtures import CLIP, LATENT, random_clip, tiny_bundle
 import magvit
 from magvit.core.decoding.model_logits import PrefixedLogits
 from magvit.core.tokens import build_sequence
+from magvit.core.video_io import pixels_in_unit_range
 from magvit.errors import MagvitError
 from magvit.pipeline import Pipeline, outpaint_ultrawide
 from magvit.registry.experiment import validate_experiment
@@ -229,6 +230,14 @@ def test_pixels_are_floats_in_the_unit_range_or_uint8(pipe):
         with pytest.raises(MagvitError, match=re.escape("the clips hold 2 NaN or infinite pixel value(s); give "
                                                         "finite pixels in [0, 1]")):
             call()
+    only_inf = clip.clone()
+    only_inf[1, 2, 3, 4, 5] = float("inf")
+    with pytest.raises(MagvitError, match=re.escape("the clips hold 1 NaN or infinite pixel value(s)")):
+        pixels_in_unit_range(only_inf)
+    # the checked pixels are a new tensor on the asked device, the caller's untouched
+    checked = pixels_in_unit_range(clip, "cpu")
+    assert torch.equal(checked, clip) and checked.data_ptr() != clip.data_ptr()
+    assert torch.equal(pixels_in_unit_range(as_uint8, "cpu"), as_uint8.float() / 255)
 
 
 def test_pasted_puts_back_the_condition_pixels_and_nothing_else(pipe):

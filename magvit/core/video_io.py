@@ -7,6 +7,7 @@ Tensors follow the project's convention: a clip is float32 `(3, T, H, W)` in `[0
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -282,25 +283,27 @@ def write_image(path: str | Path, image: torch.Tensor) -> Path:
 PIXEL_SLACK = 1 / 255
 
 
-def pixels_in_unit_range(video: torch.Tensor) -> torch.Tensor:
-    """`video` as float32 pixels in [0, 1]: uint8 is read as 0-255; another integer type, a NaN or
-    an infinity, or a float beyond [0, 1] by more than `PIXEL_SLACK` is refused, naming it."""
+def pixels_in_unit_range(video: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """`video` as a new float32 tensor of pixels in [0, 1] (on `device`, where the checks then
+    run: uint8 moves at a quarter of the bytes): uint8 is read as 0-255; another integer type, a
+    NaN or an infinity, or a float beyond [0, 1] by more than `PIXEL_SLACK` is refused, naming it."""
     if not isinstance(video, torch.Tensor):
         raise MagvitError(f"expected a video file or a tensor of pixels, got {type(video).__name__}")
+    if video.dtype != torch.uint8 and not video.is_floating_point():
+        raise MagvitError(f"expected float pixels in [0, 1] (or uint8 in 0-255), got a {video.dtype} tensor")
+    video = video.to(device) if device is not None else video
     if video.dtype == torch.uint8:
         return video.float() / 255
-    if not video.is_floating_point():
-        raise MagvitError(f"expected float pixels in [0, 1] (or uint8 in 0-255), got a {video.dtype} tensor")
     video = video.float()
-    bad = int((~torch.isfinite(video)).sum())
-    if bad:
-        raise MagvitError(f"the clips hold {bad} NaN or infinite pixel value(s); give finite pixels in [0, 1]")
     if video.numel():
-        low, high = (float(v) for v in torch.aminmax(video))
+        low, high = (float(v) for v in torch.aminmax(video))  # one pass; NaN and inf show here
+        if not (math.isfinite(low) and math.isfinite(high)):
+            bad = int((~torch.isfinite(video)).sum())
+            raise MagvitError(f"the clips hold {bad} NaN or infinite pixel value(s); give finite pixels in [0, 1]")
         if low < -PIXEL_SLACK or high > 1 + PIXEL_SLACK:
             hint = "; 0-255 values: divide by 255" if high > 2 else ""
             raise MagvitError(f"expected pixels in [0, 1], got values from {low:.4g} to {high:.4g}{hint}")
-    return video.clamp(0, 1)
+    return video.clamp(0, 1)  # a copy, also where nothing is clamped: the caller's tensor stays theirs
 
 
 def _to_uint8(tensor: torch.Tensor, layout: str, ndim: int) -> torch.Tensor:

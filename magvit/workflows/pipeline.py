@@ -431,7 +431,7 @@ class Pipeline:
     def _video_batch(self, video: str | Path | torch.Tensor) -> torch.Tensor:
         if isinstance(video, (str, Path)):
             video = self.load_video(video)
-        video = pixels_in_unit_range(video).to(self.device)
+        video = pixels_in_unit_range(video, self.device)
         if video.dim() == 4:
             video = video.unsqueeze(0)
         if video.dim() != 5 or tuple(video.shape[1:]) != (3, *self.clip_shape) or video.shape[0] == 0:

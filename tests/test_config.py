@@ -114,6 +114,53 @@ def test_a_table_that_names_another_kind_replaces_the_base_table(tmp_path):
     assert base["data"]["train_clips"] == 64  # the input is not modified
 
 
+def _random_table(rng, depth: int) -> dict:
+    table = {}
+    if rng.random() < 0.5:
+        table["kind"] = rng.choice(["a", "b"])
+    for key in rng.sample("pqrs", rng.randint(0, 3)):
+        table[key] = _random_table(rng, depth - 1) if depth and rng.random() < 0.5 else rng.randint(0, 9)
+    return table
+
+
+def _leaves(table: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in table.items():
+        out.update(_leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def test_merging_keeps_every_override_and_drops_base_keys_only_under_another_kind():
+    """Property check over random nested tables: every leaf the override gives is in the result;
+    a base leaf is kept unless the override replaces it or a table above it names another kind."""
+    import random
+
+    from magvit.registry.toml_files import deep_merge
+
+    rng = random.Random(0)
+    for _ in range(500):
+        base, override = _random_table(rng, 3), _random_table(rng, 3)
+        merged = _leaves(deep_merge(base, override))
+        assert _leaves(override).items() <= merged.items()
+        for path, value in _leaves(base).items():
+            node, replaced = (base, override), False
+            for part in path.split(".")[:-1]:
+                b, o = node[0].get(part), node[1].get(part) if isinstance(node[1], dict) else None
+                if not isinstance(o, dict):
+                    replaced = o is not None
+                    break
+                if "kind" in b and "kind" in o and b["kind"] != o["kind"]:
+                    replaced = True
+                    break
+                node = (b, o)
+            else:
+                replaced = path.split(".")[-1] in node[1]
+            if replaced:
+                assert path not in merged or path in _leaves(override), path
+            else:
+                assert merged.get(path) == value, path
+
+
 def test_a_missing_key_of_a_plugin_is_named_once(tmp_path):
     exp = write(tmp_path / "exp.toml", 'extends = ["tiny"]\n[data]\nkind = "video_folder"\n')
     with pytest.raises(ConfigError) as err:

@@ -297,6 +297,16 @@ def test_a_problem_whose_message_names_a_set_key_is_told_it_came_from_it():
     # a one-word key is matched by path only: "run" in a sentence is not the [run] table
     untouched = config_error(["tokenizer.checkpoint: train a run first"], "e.toml", ["run"])
     assert untouched.problems == ["tokenizer.checkpoint: train a run first"] and untouched.source == "e.toml"
+    # an unknown table a --set made, and a key missing from the plugin a --set chose
+    made = config_error(["zzz: unknown key; known keys: run", "data.path: required key is missing",
+                         "data.frames: required key is missing", "zzz: must be a table"], "e.toml",
+                        ["zzz.a", "data.kind"])
+    assert made.problems == ["zzz: unknown key; known keys: run (from --set zzz.a)",
+                             "data.path: required key is missing (from --set data.kind)",
+                             "data.frames: required key is missing (from --set data.kind)",
+                             "zzz: must be a table"]
+    other_table = config_error(["tokenizer.path: required key is missing"], "e.toml", ["data.kind"])
+    assert other_table.problems == ["tokenizer.path: required key is missing"]
 
 
 def test_where_an_experiment_came_from_is_not_a_toml_key(tmp_path, toy_registries):

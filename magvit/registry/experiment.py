@@ -182,13 +182,17 @@ def validate_experiment(
 
 def config_error(problems: list[str], source: str | None, set_keys: Iterable[str] = ()) -> ConfigError:
     """`problems` (`dotted.path: message` lines) as one `ConfigError`: a problem at or below a
-    `--set` key, or one whose message names the key (a value checked against another, such as
+    `--set` key, an unknown table above one, a key missing from a table whose `kind` a `--set`
+    chose, or one whose message names the key (a value checked against another, such as
     train.warmup_steps against train.steps), ends with ` (from --set KEY)`, and then the header
     says the file was overridden."""
     keys, out, overridden = tuple(dict.fromkeys(set_keys)), [], False
     for line in problems:
         path, _, message = line.partition(": ")
+        table = path.rpartition(".")[0]
         causes = [key for key in keys if path == key or path.startswith(key + ".")
+                  or key.startswith(path + ".") and message.startswith("unknown key")
+                  or key == f"{table}.kind" and message.startswith("required key is missing")
                   or "." in key and re.search(rf"(?<![\w.]){re.escape(key)}(?!\w|\.\w)", message)]
         out.append(line + (f" (from {', '.join(f'--set {key}' for key in causes)})" if causes else ""))
         overridden = overridden or bool(causes)

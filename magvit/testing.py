@@ -420,6 +420,10 @@ def _number_kind(field) -> str | None:
     return {int: "int", float: "float"}.get(tp)
 
 
+def _declares_config(factory) -> bool:
+    return attrs.has(factory) or attrs.has(getattr(factory, "Config", None) or object)
+
+
 def check_config(factory, *, who: str = "config", **config: Any) -> list[str]:
     """A component's declared config (an attrs class, or its `Config`) validates every number
     it takes: each int and float field has a validator, and each float field refuses NaN
@@ -431,8 +435,7 @@ def check_config(factory, *, who: str = "config", **config: Any) -> list[str]:
     from magvit.errors import ConfigError
     from magvit.registry.schema import schema_of, validate
 
-    declared = attrs.has(factory) or attrs.has(getattr(factory, "Config", None) or object)
-    _require(declared, who, "declare the config as an attrs class (or a nested `Config`) so its "
+    _require(_declares_config(factory), who, "declare the config as an attrs class (or a nested `Config`) so its "
              "numbers can carry validators; a plain signature checks types only")
     schema = schema_of(factory)
     try:
@@ -490,7 +493,7 @@ def check_registered(kind: str, name: str, **config: Any) -> None:
     registry = registries()[kind]
     factory = registry.get(name)
     who = f"{kind}.{name}"
-    if attrs.has(factory) or attrs.has(getattr(factory, "Config", None) or object):
+    if _declares_config(factory):  # a config read from a signature carries no validators
         check_config(factory, who=who, **config)
     component = registry.create(name, **config)
     if kind == "transformers":

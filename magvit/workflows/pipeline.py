@@ -423,9 +423,6 @@ class Pipeline:
             if count == 0:
                 raise MagvitError(f"task {name!r} got no class labels; give at least one (--class N)")
             return torch.zeros(count, 3, *self.clip_shape, device=self.device)
-        if not task.has_condition:  # its pixels would be ignored, its batch size taken
-            raise MagvitError(f"task {name!r} generates from a class label alone and takes no video "
-                              "(one sample per label); pass None (drop --input)")
         return self._video_batch(video)
 
     def _video_batch(self, video: str | Path | torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="generate videos with a trained transformer checkpoint")
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint of `train transformer`")
     p.add_argument("--task", required=True, help="task name (fp, fi, opc, ..., cg, cfp)")
-    p.add_argument("--input", type=input_video, help="condition video (cg takes none)")
+    p.add_argument("--input", type=input_video, help="condition video (not needed for cg)")
     p.add_argument("--class", dest="label", type=integer(-1),
                    help="class label for cg / cfp (-1: no class, the unconditional class)")
     p.add_argument("--output", type=output_video, required=True,

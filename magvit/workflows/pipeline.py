@@ -309,7 +309,8 @@ class Pipeline:
         """Generate `samples` results per input clip (or per label, for a task without one).
 
         `video` is a file, a `(3, T, H, W)` clip or a `(B, 3, T, H, W)` batch at the model's
-        clip size; `label` one class for all or one per input; `decoder` overrides the
+        clip size (a task without a condition, cg, reads only its batch size: one sample per
+        clip, so one loop can run every task on the same clips); `label` one class for all or one per input; `decoder` overrides the
         pipeline's for this call (a name or a built decoder); `refine_steps` the pipeline's
         condition fit for this call (0 = off); `class_search` its candidates per class for a
         task with a class twin (`class_twin`; 0 = off; each clip then runs as classes x

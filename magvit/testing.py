@@ -443,8 +443,9 @@ def check_config(factory, *, who: str = "config", **config: Any) -> list[str]:
     except Exception:  # annotations naming what the module cannot import: read them as text
         pass
     validate(factory, config, path=who)  # the given config (defaults elsewhere) is valid
-    numbers = {f.name: _number_kind(f) for f in attrs.fields(schema) if f.init and _number_kind(f)}
-    unchecked = [name for name in numbers if attrs.fields_dict(schema)[name].validator is None]
+    fields = {f.name: f for f in attrs.fields(schema) if f.init}
+    numbers = {name: kind for name, f in fields.items() if (kind := _number_kind(f))}
+    unchecked = [name for name in numbers if fields[name].validator is None]
     _require(not unchecked, who, f"number fields without a validator: {', '.join(unchecked)} (a negative "
              "size or a NaN weight would reach the component unchecked)")
     for name in (n for n, kind in numbers.items() if kind == "float"):

@@ -312,10 +312,11 @@ class Pipeline:
         clip size (a task without a condition, cg, reads only its batch size: one sample per
         clip, so one loop can run every task on the same clips); `label` one class for all or
         one per input; `decoder` overrides the pipeline's for this call (a name or a built
-        decoder); `refine_steps` the pipeline's condition fit for this call (0 = off); `class_search` its candidates per class for a
-        task with a class twin (`class_twin`; 0 = off; each clip then runs as classes x
-        class_search candidates, or as read_classes x class_search with `read_classes`, the class
-        reader's most likely classes for this call: 0 = every class); `class_guidance` its
+        decoder); `refine_steps` the pipeline's condition fit for this call (0 = off);
+        `class_search` its candidates per class for a task with a class twin (`class_twin`; 0 =
+        off; each clip then runs as classes x class_search candidates, or as read_classes x
+        class_search with `read_classes`, the class reader's most likely classes for this call:
+        0 = every class); `class_guidance` its
         guidance scale for a task given a class and no pixels (`guided_decoder`; 0 = off);
         `sample_search` its samples per clip for a task with given pixels that runs no class
         search, the one that best redraws the given pixels kept (1 = no search); `batch_size`
